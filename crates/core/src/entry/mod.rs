@@ -45,10 +45,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Size of the random salt mixed into the body digest. 128 bits make the
 /// digest of an erased body impossible to confirm by guessing the body.
 pub const SALT_SIZE: usize = 16;
-/// Largest integer accepted anywhere in an entry: 2^53. JCS writes every
-/// number as an IEEE 754 double (RFC 8785 §3.2.2.3), and above 2^53 not
-/// every integer has a double, so larger integers are refused rather than
-/// rounded (RFC 7493 §2.2 gives the same interoperability advice).
+/// Largest value of the typed integer fields (`index`, `parent`,
+/// `source.seq`): 2^53. JCS writes every number as an IEEE 754 double
+/// (RFC 8785 §3.2.2.3), and above 2^53 not every integer has a double, so
+/// counters are kept where every value is exact (RFC 7493 §2.2).
 pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
 /// Largest `request_id`, in bytes. It is an idempotency key that the store
 /// indexes, so it is kept short.

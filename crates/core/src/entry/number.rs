@@ -20,16 +20,18 @@ use super::{EntryError, clip};
 
 /// Checks every number token outside strings in `input`.
 ///
-/// Rules:
-/// - an integer literal (no fraction, no exponent) must lie within
-///   ±2^53. Beyond that not every integer has a double, and integers that
-///   happen to have one are refused too so the rule does not depend on luck
-///   (RFC 7493 §2.2);
-/// - any other literal must have exactly the decimal value of the
-///   canonical form of its nearest double. `1.0`, `1e2` and `0.1` pass
-///   (only the spelling changes); `1e400` (no finite double) and
-///   `1e-400` (rounds to zero) do not. The sign of zero is ignored, as JCS
-///   writes `-0` as `0`.
+/// The rule: a literal must have exactly the decimal value of the
+/// canonical form of its nearest double. `1.0`, `1e2`, `0.1` and `-0` pass
+/// (only the spelling changes; JCS writes `-0` as `0`, and the sign of zero
+/// is ignored here). `1e400` (no finite double), `1e-400` (rounds to zero),
+/// `0.1000000000000000055511151231257827` and integers beyond ±2^53 that
+/// have no double, such as `9007199254740993`, do not.
+///
+/// Integers beyond 2^53 are judged by the same rule rather than refused
+/// outright, because JCS itself writes some doubles that way (RFC 8785
+/// Appendix B: `295147905179352830000`), and stored canonical bytes must
+/// always read back. Typed integer fields (`index`, `parent`,
+/// `source.seq`) are separately limited to 2^53.
 pub fn check_numbers(input: &[u8]) -> Result<(), EntryError> {
     let mut i = 0;
     while i < input.len() {
@@ -138,14 +140,6 @@ impl<'a> Literal<'a> {
     }
 
     fn is_exact(&self, token: &[u8]) -> bool {
-        if self.frac.is_empty() && self.exp.is_none() {
-            // At most 16 digits, so it fits u64 and the parse cannot fail.
-            return self.int.len() <= 16
-                && std::str::from_utf8(self.int)
-                    .ok()
-                    .and_then(|s| s.parse::<u64>().ok())
-                    .is_some_and(|n| n <= super::MAX_SAFE_INTEGER);
-        }
         let Some(value) = std::str::from_utf8(token)
             .ok()
             .and_then(|s| s.parse::<f64>().ok())
