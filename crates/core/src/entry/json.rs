@@ -47,6 +47,15 @@ pub(super) fn parse_value(bytes: &[u8]) -> Result<Value, EntryError> {
     })
 }
 
+/// Reads canonical body bytes that this crate has just written.
+pub(super) fn reread_body(bytes: &[u8]) -> Result<super::Body, EntryError> {
+    serde_json::from_slice(bytes).map_err(|e| EntryError::InvalidJson {
+        line: e.line(),
+        column: e.column(),
+        reason: strip_position(&e.to_string()),
+    })
+}
+
 /// serde_json appends " at line L column C"; the error carries both as
 /// fields already.
 fn strip_position(msg: &str) -> String {

@@ -93,9 +93,9 @@ pub enum EntryError {
     DuplicateKey {
         /// The repeated name (unescaped).
         key: String,
-        /// 1-based line just after the second occurrence.
+        /// 1-based line of the end of the second occurrence.
         line: usize,
-        /// 1-based column just after the second occurrence.
+        /// 1-based column of the end of the second occurrence.
         column: usize,
     },
     /// The required `kind` field is absent or null.
@@ -549,6 +549,10 @@ pub fn parse_entry(input: &[u8], limits: &Limits) -> Result<EntryDraft, EntryErr
             limit: limits.max_body_bytes,
         });
     }
+    // Keep the body as the stored bytes will read back (`1.0` becomes the
+    // integer `1`, `-0` becomes `0`), so that `Body::parse(&body_bytes)`
+    // equals `body` and nothing downstream sees a value the log never held.
+    let body = json::reread_body(&body_bytes)?;
     Ok(EntryDraft {
         kind,
         parent,
