@@ -524,7 +524,9 @@ fn consistency_edge_cases() {
     let e = empty_root();
     let none: &[Hash] = &[];
     let one: &[Hash] = &[e];
-    let cases: [(u64, u64, Hash, Hash, &[Hash], bool); 13] = [
+    // (size1, size2, root1, root2, proof, want ok)
+    type Case<'a> = (u64, u64, Hash, Hash, &'a [Hash], bool);
+    let cases: [Case; 13] = [
         (0, 0, r1, r2, none, false),
         (1, 1, r1, r2, none, false),
         // Sizes that are always consistent.
