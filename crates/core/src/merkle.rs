@@ -235,7 +235,8 @@ pub fn consistency_proof(
 /// set bit of `index` above it ("border").
 fn inclusion_len(index: u64, size: u64) -> usize {
     let inner = 64 - (index ^ (size - 1)).leading_zeros();
-    let border = (index >> inner).count_ones();
+    // `inner` is 64 when the path leaves at the root of a 2^64-leaf tree.
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
     (inner + border) as usize
 }
 
@@ -656,6 +657,29 @@ mod tests {
             path: "tile/0/000".into(),
         });
         assert_eq!(e.code(), "tile.missing");
+    }
+
+    #[test]
+    fn huge_sizes_do_not_panic() {
+        let h = leaf_hash(b"x");
+        for (i, n) in [(0, u64::MAX), (u64::MAX - 1, u64::MAX), (1 << 63, u64::MAX)] {
+            let want = inclusion_len(i, n);
+            assert!(want <= 64);
+            let proof = vec![h; want];
+            assert_eq!(
+                verify_inclusion(&h, i, n, &proof, &h).unwrap_err().code(),
+                "merkle.root_mismatch"
+            );
+            assert_eq!(
+                verify_inclusion(&h, i, n, &[], &h).unwrap_err().code(),
+                "merkle.bad_proof"
+            );
+        }
+        for (m, n) in [(1, u64::MAX), (u64::MAX - 1, u64::MAX), (1 << 63, u64::MAX)] {
+            let proof = vec![h; consistency_len(m, n)];
+            assert!(verify_consistency(m, n, &proof, &h, &h).is_err());
+            assert!(verify_consistency(m, n, &[], &h, &h).is_err());
+        }
     }
 
     #[test]
