@@ -213,7 +213,9 @@ fn expect(levels: &[(u8, u64, u16)]) -> Vec<TileId> {
 
 #[test]
 fn hash_tiles_for_sizes_by_hand() {
-    let cases: [(u64, &[(u8, u64, u16)]); 8] = [
+    // (size, [(level, full tiles, partial width)])
+    type Case = (u64, &'static [(u8, u64, u16)]);
+    let cases: [Case; 8] = [
         (0, &[]),
         (1, &[(0, 0, 1)]),
         (255, &[(0, 0, 255)]),
