@@ -568,12 +568,6 @@ impl LogVerifier {
     /// Feeds the next row in index order.
     pub fn push(&mut self, row: EntryRow<'_>) {
         self.rows += 1;
-        let before_ts = self.last_ts.clone();
-        let mut found = |v: Violation, this: &mut Self| {
-            let mut v = v;
-            v.before_ts = before_ts.clone();
-            this.record(v);
-        };
 
         // Position: rows must arrive at consecutive indices.
         if row.index > self.expected_index {
@@ -634,7 +628,7 @@ impl LogVerifier {
                     self,
                 );
             }
-            Ok(env) => self.check_envelope(&row, &env, &mut found),
+            Ok(env) => self.check_envelope(&row, &env),
         }
 
         self.expected_prev = leaf;
@@ -649,7 +643,6 @@ impl LogVerifier {
         &mut self,
         row: &EntryRow<'_>,
         env: &EnvelopeView<'_>,
-        found: &mut impl FnMut(Violation, &mut Self),
     ) {
         let at = row.index;
         if env.origin != self.origin {
@@ -791,8 +784,14 @@ impl LogVerifier {
             }
         }
 
-        if self.last_ts.as_deref().is_none_or(|l| env.ts.as_ref() >= l) {
-            self.last_ts = Some(env.ts.to_string());
+        // Keep the latest time seen, reusing the buffer: this runs per entry.
+        match &mut self.last_ts {
+            Some(last) if env.ts.as_ref() < last.as_str() => {}
+            Some(last) => {
+                last.clear();
+                last.push_str(&env.ts);
+            }
+            None => self.last_ts = Some(env.ts.to_string()),
         }
     }
 
@@ -929,6 +928,15 @@ impl LogVerifier {
             violations: open,
         }
     }
+}
+
+/// Records a problem found while reading the current row. Its
+/// `before_ts` is the time of the last row read before it, which is what
+/// `last_verified_timestamp` reports if this turns out to be the first
+/// break; cloned only here, so the clean path allocates nothing.
+fn found(mut v: Violation, this: &mut LogVerifier) {
+    v.before_ts.clone_from(&this.last_ts);
+    this.record(v);
 }
 
 /// A root mismatch only says the change lies between the last matching

@@ -252,6 +252,12 @@ impl Envelope {
     /// The JCS canonical bytes (RFC 8785 §3.2: sorted names, no
     /// whitespace, shortest numbers). These are the leaf bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        view::write_envelope(self).unwrap_or_else(|| self.to_bytes_general())
+    }
+
+    /// The same bytes through the general RFC 8785 canonicaliser; the
+    /// reference that the direct writer is tested against.
+    pub fn to_bytes_general(&self) -> Vec<u8> {
         serde_json_canonicalizer::to_vec(self)
             .expect("an envelope has only strings, integers and string-keyed objects")
     }
