@@ -1,18 +1,11 @@
-//! The `evident` command: thin argument parsing over library code.
+//! The `evident` command: argument parsing only; the work is in the library.
 #![forbid(unsafe_code)]
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Evident: a tamper-evident audit and receipt ledger.
-///
-/// Applications append events; Evident links them in a hash chain and an
-/// RFC 6962 Merkle tree, signs C2SP checkpoints with Ed25519 and hands back
-/// receipts that anyone can verify offline.
-#[derive(Debug, Parser)]
-#[command(name = "evident", version, propagate_version = true)]
-struct Cli {}
-
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+fn main() -> ExitCode {
+    let cli = evident::Cli::parse();
+    evident::run(cli)
 }

@@ -128,6 +128,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
