@@ -328,7 +328,9 @@ fn check_size(size: u64) {
 
 #[test]
 fn go_accepts_small_logs() {
-    for size in [1, 2, 255, 256, 257] {
+    // Size 0: no tiles at all, and the RFC 6962 empty root (x/mod's tlog
+    // would say all zeros; the Go program checks SHA-256("") itself).
+    for size in [0, 1, 2, 255, 256, 257] {
         check_size(size);
     }
 }
@@ -415,6 +417,18 @@ fn go_rejects_flipped_byte_in_entry_bundle() {
         "hash tile tile/0/001 differs from the tile rebuilt from entries at byte",
         "(hash 0)",
     ]);
+}
+
+#[test]
+fn go_rejects_entry_bundle_with_trailing_byte() {
+    let Some(go) = go_verifier() else { return };
+    let (dir, vkey) = log600("bundle-trailing");
+    let path = dir.0.join("tile/entries/002.p/88");
+    let mut b = fs::read(&path).unwrap();
+    b.push(0);
+    fs::write(&path, b).unwrap();
+    run_go(go, &dir.0, &vkey, None)
+        .assert_fails(&["entry bundle tile/entries/002.p/88: 1 trailing bytes after 88 entries"]);
 }
 
 #[test]
