@@ -1,6 +1,6 @@
 //! `evident verify-receipt` driven as a user would: a receipt file, the
 //! verifier key on the command line, and the exit status.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::cast_possible_truncation, clippy::unwrap_used)]
 
 #[path = "../../core/tests/common/mod.rs"]
 mod common;
@@ -71,7 +71,10 @@ fn valid_receipt_exits_0_with_the_facts() {
 
     let (code, out, _) = evident(&["verify-receipt", file.to_str().unwrap(), "--vkey", &vkey]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("valid: entry 17 of evident.local/acme/audit"), "{out}");
+    assert!(
+        out.starts_with("valid: entry 17 of evident.local/acme/audit"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p evident-core --bench core`, then
 //! `python3 scripts/bench-report.py` for the table.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::cast_possible_truncation, clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -639,11 +639,7 @@ impl LogVerifier {
         self.check_reached_checkpoints();
     }
 
-    fn check_envelope(
-        &mut self,
-        row: &EntryRow<'_>,
-        env: &EnvelopeView<'_>,
-    ) {
+    fn check_envelope(&mut self, row: &EntryRow<'_>, env: &EnvelopeView<'_>) {
         let at = row.index;
         if env.origin != self.origin {
             found(

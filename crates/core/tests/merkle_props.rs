@@ -1,7 +1,7 @@
 //! Property tests for the Merkle tree: proofs verify and any single-bit
 //! change breaks them, `ct-merkle` 0.3 (an independent implementation) agrees
 //! with us, and `CompactTree` agrees with `root_at` over `MemoryNodes`.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(clippy::cast_possible_truncation, clippy::unwrap_used)]
 
 use std::sync::OnceLock;
 

@@ -15,7 +15,7 @@
 //! Go passes hashes as byte slices of any length (`[]byte("WrongLeaf")`,
 //! `[]byte{}`); our API takes 32-byte [`Hash`]es, so such values are padded
 //! with zeros to 32 bytes. They stay wrong, which is all those probes need.
-#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+#![allow(clippy::cast_possible_truncation, clippy::unwrap_used)]
 
 use evident_core::ErrorCode;
 use evident_core::hash::{Hash, empty_root, leaf_hash};

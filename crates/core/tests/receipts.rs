@@ -1,6 +1,6 @@
 //! Receipts verified with nothing but a verifier key, and every way a
 //! receipt can be wrong.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::cast_possible_truncation, clippy::unwrap_used)]
 
 mod common;
 
@@ -10,9 +10,7 @@ use evident_core::checkpoint::{Checkpoint, CheckpointError, sign_checkpoint};
 use evident_core::entry::{Body, Envelope};
 use evident_core::merkle::{MerkleError, inclusion_proof};
 use evident_core::note::{NoteError, Verifiers};
-use evident_core::receipt::{
-    RECEIPT_FORMAT, Receipt, ReceiptError, encode_salt, verify_receipt,
-};
+use evident_core::receipt::{RECEIPT_FORMAT, Receipt, ReceiptError, encode_salt, verify_receipt};
 
 fn receipt_for(log: &SampleLog, index: u64, with_body: bool) -> Receipt {
     let row = &log.rows[index as usize];
@@ -72,7 +70,10 @@ fn altered_envelope_and_leaf_fails_the_proof() {
     r.envelope.kind = "access.denied".into();
     r.leaf_hash = r.envelope.leaf_hash();
     let e = r.verify(&log.verifiers()).unwrap_err();
-    assert!(matches!(e, ReceiptError::Proof(MerkleError::RootMismatch { .. })), "{e:?}");
+    assert!(
+        matches!(e, ReceiptError::Proof(MerkleError::RootMismatch { .. })),
+        "{e:?}"
+    );
     assert_eq!(e.code(), "receipt.bad_proof");
 }
 
@@ -161,12 +162,18 @@ fn each_flipped_proof_bit_is_refused() {
         for bit in [0usize, 7, 128, 255] {
             let mut bad = r.clone();
             bad.inclusion_proof[step].0[bit / 8] ^= 1 << (bit % 8);
-            assert!(bad.verify(&log.verifiers()).is_err(), "step {step} bit {bit}");
+            assert!(
+                bad.verify(&log.verifiers()).is_err(),
+                "step {step} bit {bit}"
+            );
         }
     }
     let mut short = r.clone();
     short.inclusion_proof.pop();
-    assert_eq!(short.verify(&log.verifiers()).unwrap_err().code(), "receipt.bad_proof");
+    assert_eq!(
+        short.verify(&log.verifiers()).unwrap_err().code(),
+        "receipt.bad_proof"
+    );
 }
 
 #[test]
@@ -176,10 +183,13 @@ fn malformed_and_unknown_formats_are_refused() {
         Receipt::parse(b"{").unwrap_err().code(),
         "receipt.malformed"
     );
-    let mut json: serde_json::Value = serde_json::from_str(&receipt_for(&log, 1, false).to_json()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&receipt_for(&log, 1, false).to_json()).unwrap();
     json["surprise"] = 1.into();
     assert_eq!(
-        Receipt::parse(json.to_string().as_bytes()).unwrap_err().code(),
+        Receipt::parse(json.to_string().as_bytes())
+            .unwrap_err()
+            .code(),
         "receipt.malformed"
     );
     let mut r = receipt_for(&log, 1, false);

@@ -133,7 +133,12 @@ impl<'a> EnvelopeView<'a> {
 /// canonicaliser costs ten times the hashing; a property test checks that
 /// both produce the same bytes.
 pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
-    let ints = [Some(e.index), e.parent, e.source.as_ref().map(|s| s.seq), Some(e.v)];
+    let ints = [
+        Some(e.index),
+        e.parent,
+        e.source.as_ref().map(|s| s.seq),
+        Some(e.v),
+    ];
     if ints.into_iter().flatten().any(|n| n > MAX_SAFE_INTEGER) || e.v != 1 {
         return None;
     }
