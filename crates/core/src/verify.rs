@@ -517,7 +517,6 @@ impl LogVerifier {
             self.record(v);
             return;
         }
-        let _ = blame;
         self.largest_signed = cp.size;
         self.boundary_ts.entry(cp.size).or_default();
         opened.push(PendingCheckpoint {
