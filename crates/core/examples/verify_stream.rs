@@ -48,7 +48,9 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).map_or(10_000_000, |s| s.parse().unwrap());
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(10_000_000, |s| s.parse().unwrap());
     let signer = NoteSigner::new("evident.local", SigningKey::from_bytes(&[7; 32])).unwrap();
     let mut tree = CompactTree::new();
     let mut checkpoints: Vec<Vec<u8>> = Vec::new();
