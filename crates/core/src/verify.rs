@@ -518,7 +518,6 @@ impl LogVerifier {
             return;
         }
         self.largest_signed = cp.size;
-        self.boundary_ts.entry(cp.size).or_default();
         opened.push(PendingCheckpoint {
             size: cp.size,
             root: cp.root,
@@ -533,6 +532,9 @@ impl LogVerifier {
                 break;
             }
             let cp = self.pending.pop().expect("just looked at it");
+            if let Some(ts) = &self.last_ts {
+                self.boundary_ts.insert(cp.size, ts.clone());
+            }
             let root = self.tree.root();
             if root == cp.root {
                 self.checkpoints_verified += 1;
@@ -632,9 +634,6 @@ impl LogVerifier {
 
         self.expected_prev = leaf;
         self.tree.append(leaf);
-        if let Some(ts) = self.boundary_ts.get_mut(&self.tree.size()) {
-            ts.clone_from(self.last_ts.as_ref().unwrap_or(&String::new()));
-        }
         self.check_reached_checkpoints();
     }
 
@@ -871,7 +870,7 @@ impl LogVerifier {
             Some(b) => (
                 b.index.min(rows),
                 b.index.checked_sub(1),
-                b.before_ts.clone().filter(|t| !t.is_empty()),
+                b.before_ts.clone(),
             ),
         };
 

@@ -122,6 +122,10 @@ fn recomputed_chain_is_caught_by_the_signed_root() {
     assert_eq!(r.checkpoint_mismatches.len(), 3, "sizes 30, 40 and 50");
     assert_eq!(r.verified_size, Some(20));
     assert_eq!(r.last_verified_index, Some(19));
+    assert_eq!(
+        r.last_verified_timestamp.as_deref(),
+        Some(Envelope::parse(&log.rows[19].envelope).unwrap().ts.as_str())
+    );
 }
 
 #[test]
@@ -143,6 +147,10 @@ fn deleted_tail_is_truncation() {
     assert_eq!(first(&r), (46, Reason::Truncated));
     assert_eq!(r.total_count, 50);
     assert_eq!(r.last_verified_index, Some(45));
+    assert_eq!(
+        r.last_verified_timestamp.as_deref(),
+        Some(Envelope::parse(&log.rows[45].envelope).unwrap().ts.as_str())
+    );
 }
 
 #[test]
