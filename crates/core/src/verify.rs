@@ -94,64 +94,60 @@ pub enum BodyRow<'a> {
     NotChecked,
 }
 
-/// A stable reason code. Serialised as its dotted string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A stable reason code. Serialised as its dotted string ([`Reason::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Reason {
     /// Envelope bytes are not a canonical v1 envelope.
-    #[serde(rename = "entry.malformed")]
     EntryMalformed,
     /// Envelope names another log.
-    #[serde(rename = "entry.wrong_origin")]
     EntryWrongOrigin,
     /// Envelope's index is not the row's position.
-    #[serde(rename = "entry.index_mismatch")]
     EntryIndexMismatch,
     /// Stored leaf hash differs from the hash of the stored bytes.
-    #[serde(rename = "entry.leaf_hash_mismatch")]
     LeafHashMismatch,
     /// `prev` is not the previous entry's leaf hash.
-    #[serde(rename = "chain.prev_mismatch")]
     PrevMismatch,
     /// Body or salt does not match the envelope's body digest.
-    #[serde(rename = "body.digest_mismatch")]
     BodyDigestMismatch,
     /// Body absent without a redaction entry.
-    #[serde(rename = "body.missing")]
     BodyMissing,
     /// `ts` earlier than the previous entry's.
-    #[serde(rename = "time.decreasing")]
     TimeDecreasing,
     /// `parent` is not an earlier index.
-    #[serde(rename = "causality.parent_not_earlier")]
     ParentNotEarlier,
     /// Indices missing between rows.
-    #[serde(rename = "gap.missing_entries")]
     MissingEntries,
     /// A signed checkpoint covers entries the log no longer has.
-    #[serde(rename = "gap.truncated")]
     Truncated,
     /// A producer skipped sequence numbers.
-    #[serde(rename = "source.seq_gap")]
     SourceSeqGap,
     /// A producer's sequence number repeated or went back.
-    #[serde(rename = "source.seq_regression")]
     SourceSeqRegression,
     /// A checkpoint without a valid trusted signature.
-    #[serde(rename = "checkpoint.bad_signature")]
     CheckpointBadSignature,
     /// Recomputed root differs from a signed root.
-    #[serde(rename = "checkpoint.root_mismatch")]
     CheckpointRootMismatch,
     /// A validly signed checkpoint of another log.
-    #[serde(rename = "checkpoint.wrong_origin")]
     CheckpointWrongOrigin,
     /// A checkpoint smaller than one stored before it.
-    #[serde(rename = "checkpoint.rollback")]
     CheckpointRollback,
     /// Entries past the last valid checkpoint.
-    #[serde(rename = "checkpoint.uncovered")]
     CheckpointUncovered,
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Reason::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {code:?}")))
+    }
 }
 
 /// Which list of the report a reason belongs to.
@@ -165,7 +161,35 @@ enum Category {
 }
 
 impl Reason {
-    /// The stable dotted code.
+    /// Every reason, so codes can be read back by looking them up.
+    pub const ALL: [Reason; 18] = [
+        Reason::EntryMalformed,
+        Reason::EntryWrongOrigin,
+        Reason::EntryIndexMismatch,
+        Reason::LeafHashMismatch,
+        Reason::PrevMismatch,
+        Reason::BodyDigestMismatch,
+        Reason::BodyMissing,
+        Reason::TimeDecreasing,
+        Reason::ParentNotEarlier,
+        Reason::MissingEntries,
+        Reason::Truncated,
+        Reason::SourceSeqGap,
+        Reason::SourceSeqRegression,
+        Reason::CheckpointBadSignature,
+        Reason::CheckpointRootMismatch,
+        Reason::CheckpointWrongOrigin,
+        Reason::CheckpointRollback,
+        Reason::CheckpointUncovered,
+    ];
+
+    /// The reason with this code, if any.
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// The stable dotted code: the one place each code is spelled, used by
+    /// the report's JSON as well.
     pub fn code(self) -> &'static str {
         match self {
             Reason::EntryMalformed => "entry.malformed",

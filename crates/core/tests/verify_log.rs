@@ -31,6 +31,25 @@ fn first(r: &Report) -> (u64, Reason) {
     (b.index, b.reason)
 }
 
+/// Every problem as (index, reason), in report order.
+fn reasons(r: &Report) -> Vec<(u64, Reason)> {
+    r.violations.iter().map(|v| (v.index, v.reason)).collect()
+}
+
+#[test]
+fn reason_codes_are_unique_and_read_back() {
+    let mut codes: Vec<_> = Reason::ALL.iter().map(|r| r.code()).collect();
+    for r in Reason::ALL {
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, format!("\"{}\"", r.code()));
+        assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(codes.len(), Reason::ALL.len());
+    assert!(serde_json::from_str::<Reason>("\"chain.nope\"").is_err());
+}
+
 /// Re-encodes an edited envelope, as an attacker editing the JSON would.
 fn edit_envelope(row: &mut Row, f: impl FnOnce(&mut Envelope)) {
     let mut env = Envelope::parse(&row.envelope).unwrap();
@@ -93,7 +112,7 @@ fn edited_envelope_is_found_at_its_entry() {
     let r = verify_rows(&log, &rows, &log.checkpoints);
     assert_eq!(first(&r), (17, Reason::LeafHashMismatch));
     // The next entry's link breaks too, and the checkpoint covering 10..20.
-    let reasons: Vec<_> = r.violations.iter().map(|v| (v.index, v.reason)).collect();
+    let reasons = reasons(&r);
     assert!(reasons.contains(&(18, Reason::PrevMismatch)), "{reasons:?}");
     assert!(
         reasons.contains(&(17, Reason::CheckpointRootMismatch)),
@@ -213,7 +232,7 @@ fn older_checkpoint_put_back_as_latest_is_rollback() {
     *cps.last_mut().unwrap() = cps[1].clone(); // size 20 replaces size 50
     let r = verify_rows(&log, &log.rows, &cps);
     assert_eq!(first(&r), (20, Reason::CheckpointRollback));
-    let reasons: Vec<_> = r.violations.iter().map(|v| (v.index, v.reason)).collect();
+    let reasons = reasons(&r);
     assert!(
         reasons.contains(&(40, Reason::CheckpointUncovered)),
         "{reasons:?}"
