@@ -1,4 +1,29 @@
-//! Evident's storage: the storage trait and its backends (embedded SQLite by
-//! default, PostgreSQL for many nodes). Built in a later step; for now the
-//! crate only fixes its place in the workspace.
+//! Evident's storage.
+//!
+//! [`Store`] is the one storage trait; [`sqlite::SqliteStore`] is the
+//! embedded default backend. [`Sequencer`] turns parsed entries into
+//! committed batches (one transaction and one signed checkpoint each), and
+//! [`DataDir`] is the on-disk home of an embedded instance: its database
+//! and signing key. [`conformance`] is the test suite every backend must
+//! pass.
 #![forbid(unsafe_code)]
+
+mod backend;
+pub mod conformance;
+pub mod datadir;
+mod edge;
+mod error;
+pub mod migrate;
+mod model;
+pub mod reader;
+pub mod sequencer;
+pub mod sqlite;
+
+pub use backend::{AppendTxn, Store};
+pub use datadir::{DataDir, Opened};
+pub use error::{Result, StoreError};
+pub use model::{
+    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
+    StoredCheckpoint, StoredEntry,
+};
+pub use sequencer::{Appended, BatchOutcome, Sequencer};

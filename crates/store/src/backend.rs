@@ -1,0 +1,130 @@
+//! The storage trait every backend implements.
+//!
+//! The trait is synchronous: SQLite is an in-process library and a blocking
+//! PostgreSQL client keeps one code path for both. The server calls it from
+//! blocking worker threads.
+//!
+//! Appends go through [`AppendTxn`], one database transaction that takes the
+//! log's write lock *before* it reads the head, so sequencing is serialised
+//! by the database, never by process memory: two processes (or two server
+//! nodes) appending to one log queue on the lock and each sees the other's
+//! committed head. SQLite's lock is `BEGIN IMMEDIATE`; PostgreSQL's is a row
+//! lock on the log.
+
+use evident_core::tile::TileId;
+
+use crate::error::Result;
+use crate::model::{
+    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
+    StoredCheckpoint,
+};
+
+/// Storage for logs, entries, checkpoints, tiles and keys.
+///
+/// Rows of entries, checkpoints and keys are never updated or deleted
+/// through this trait, and the backends' triggers refuse it from anywhere
+/// else. Hash tiles are derived data: a partial tile is replaced by its
+/// wider successor.
+pub trait Store: Send {
+    /// Backend name for logs and `/ready`: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Where the schema stands against this binary's migrations.
+    fn migration_status(&mut self) -> Result<MigrationStatus>;
+
+    /// Applies pending migrations; returns the versions applied.
+    fn migrate_up(&mut self) -> Result<Vec<u32>>;
+
+    /// The instance name set at initialisation, if any.
+    fn instance(&mut self) -> Result<Option<String>>;
+
+    /// Records the instance name and the first public key. Fails if the
+    /// database is already initialised.
+    fn initialize(&mut self, instance: &str, vkey: &str, now: &str) -> Result<()>;
+
+    /// Every public key, oldest first.
+    fn keys(&mut self) -> Result<Vec<KeyRecord>>;
+
+    /// Adds a public key (key rotation); returns it as stored.
+    fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord>;
+
+    /// Every log, ordered by tenant then name.
+    fn logs(&mut self) -> Result<Vec<LogInfo>>;
+
+    /// The log `tenant/name`, if it exists.
+    fn find_log(&mut self, tenant: &str, name: &str) -> Result<Option<LogInfo>>;
+
+    /// Creates the log `tenant/name` with `origin`, or returns it if it
+    /// already exists.
+    fn create_log(&mut self, tenant: &str, name: &str, origin: &str, now: &str) -> Result<LogInfo>;
+
+    /// Every stored checkpoint of a log, in the order stored.
+    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>>;
+
+    /// The most recently stored checkpoint of a log.
+    fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>>;
+
+    /// Number of entry rows of a log (not trusted: a count, not a size).
+    fn entry_count(&mut self, log: LogId) -> Result<u64>;
+
+    /// Calls `f` on each entry row with index ≥ `from`, in index order,
+    /// until `f` returns `Ok(false)` or the rows run out.
+    fn scan_entries(
+        &mut self,
+        log: LogId,
+        from: u64,
+        f: &mut dyn FnMut(EntryRef<'_>) -> Result<bool>,
+    ) -> Result<()>;
+
+    /// A stored hash tile `(level, index)` at whatever width it was last
+    /// written: `(width, data)`.
+    fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>>;
+
+    /// Starts an append to `log`, holding the log's write lock until commit
+    /// or drop (drop rolls back).
+    fn begin_append(&mut self, log: LogId) -> Result<Box<dyn AppendTxn + '_>>;
+}
+
+/// One append transaction on one log. Nothing is visible to readers until
+/// [`AppendTxn::commit`]; dropping it rolls back.
+pub trait AppendTxn {
+    /// The log's head as committed by the previous batch.
+    fn head(&mut self) -> Result<Head>;
+
+    /// For each request id, the entry already holding it, if any.
+    fn lookup_request_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<Existing>>>;
+
+    /// A stored hash tile, as [`Store::read_tile`], inside the transaction.
+    fn read_tile(&mut self, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>>;
+
+    /// Inserts sealed entries.
+    fn insert_entries(&mut self, entries: &[NewEntry<'_>]) -> Result<()>;
+
+    /// Writes hash tiles, replacing narrower versions of the same tile.
+    fn put_tiles(&mut self, tiles: &[NewTile<'_>]) -> Result<()>;
+
+    /// Stores the batch's signed checkpoint.
+    fn insert_checkpoint(&mut self, size: u64, root: &evident_core::Hash, note: &str)
+    -> Result<()>;
+
+    /// Makes the batch durable and visible, all of it or none.
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Reads hash tiles through a closure, giving back exactly the width asked
+/// for: the first `w` hashes of a wider stored tile are the same hashes, so
+/// proofs to an older checkpoint work from tiles written later.
+pub(crate) fn tile_prefix(
+    id: &TileId,
+    stored: Option<(u16, Vec<u8>)>,
+) -> std::result::Result<Vec<u8>, evident_core::tile::TileError> {
+    use evident_core::tile::TileError;
+    let want = usize::from(id.width) * evident_core::hash::HASH_SIZE;
+    match stored {
+        Some((w, mut data)) if w >= id.width && data.len() >= want => {
+            data.truncate(want);
+            Ok(data)
+        }
+        _ => Err(TileError::Missing { path: id.path() }),
+    }
+}

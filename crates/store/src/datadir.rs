@@ -1,0 +1,347 @@
+//! The data directory: where an embedded Evident keeps its database and,
+//! by default, its signing key.
+//!
+//! ```text
+//! evident-data/
+//!   evident.db          SQLite database (WAL: also evident.db-wal, -shm)
+//!   signing-key.pem     Ed25519 private key, PKCS#8 PEM, mode 0600
+//! ```
+//!
+//! The private key never enters the database: a copy of the database (a
+//! backup, a stolen disk image) cannot sign checkpoints. Only its public
+//! verifier key is stored, in the append-only `keys` table, so every
+//! checkpoint can be checked against the keys the log has used.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use evident_core::entry::{format_ts, origin};
+use evident_core::note::{NoteSigner, VerifierKey, Verifiers};
+
+use crate::backend::Store;
+use crate::error::{Result, StoreError};
+use crate::model::LogInfo;
+use crate::sequencer::system_clock;
+use crate::sqlite::SqliteStore;
+
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "evident-data";
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "evident.db";
+/// The default signing key file inside the data directory.
+pub const KEY_FILE: &str = "signing-key.pem";
+/// Instance name when none is given: the first part of every origin.
+pub const DEFAULT_INSTANCE: &str = "evident.local";
+
+/// A data directory and where its signing key lives.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    dir: PathBuf,
+    key_file: PathBuf,
+}
+
+/// What `init` created.
+#[derive(Debug, Clone)]
+pub struct Initialized {
+    /// The instance name (origin prefix and key name).
+    pub instance: String,
+    /// The new key's verifier key.
+    pub vkey: VerifierKey,
+    /// Where the private key was written.
+    pub key_file: PathBuf,
+    /// Where the database was created.
+    pub db_path: PathBuf,
+}
+
+/// An opened, initialised data directory.
+#[derive(Debug)]
+pub struct Opened {
+    /// The database.
+    pub store: SqliteStore,
+    /// The instance name.
+    pub instance: String,
+}
+
+impl DataDir {
+    /// The data directory `dir`, with its key at `key_file` or, by
+    /// default, `dir/signing-key.pem`.
+    pub fn new(dir: impl Into<PathBuf>, key_file: Option<PathBuf>) -> Self {
+        let dir = dir.into();
+        let key_file = key_file.unwrap_or_else(|| dir.join(KEY_FILE));
+        DataDir { dir, key_file }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join(DB_FILE)
+    }
+
+    /// The signing key file.
+    pub fn key_path(&self) -> &Path {
+        &self.key_file
+    }
+
+    /// Whether `init` has run here.
+    pub fn is_initialized(&self) -> bool {
+        self.db_path().exists()
+    }
+
+    /// Creates the directory, a new signing key and the database. Refuses
+    /// to touch a directory that already has either.
+    pub fn init(&self, instance: &str) -> Result<Initialized> {
+        // Validates the instance name by the origin rules.
+        origin(instance, "t", "l")?;
+        let db_path = self.db_path();
+        for existing in [&db_path, &self.key_file] {
+            if existing.exists() {
+                return Err(StoreError::AlreadyInitialized {
+                    path: existing.clone(),
+                });
+            }
+        }
+        create_private_dir(&self.dir)?;
+        if let Some(parent) = self.key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
+        let key = SigningKey::from_bytes(&seed);
+        let signer = NoteSigner::new(instance, key.clone())?;
+        write_key(&self.key_file, &key)?;
+
+        let result = (|| {
+            let mut store = SqliteStore::open(&db_path, true)?;
+            store.migrate_up()?;
+            store.initialize(
+                instance,
+                &signer.verifier_key().to_string(),
+                &format_ts(system_clock()),
+            )
+        })();
+        if let Err(e) = result {
+            // Leave nothing half-made behind: a later `init` must succeed.
+            let _ = fs::remove_file(&self.key_file);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = fs::remove_file(format!("{}{suffix}", db_path.display()));
+            }
+            return Err(e);
+        }
+        Ok(Initialized {
+            instance: instance.to_owned(),
+            vkey: signer.verifier_key(),
+            key_file: self.key_file.clone(),
+            db_path,
+        })
+    }
+
+    /// Opens the database, checking it is initialised and at this binary's
+    /// migration head. Needs no key: reading and verifying never sign.
+    pub fn open(&self) -> Result<Opened> {
+        let db_path = self.db_path();
+        if !db_path.exists() {
+            return Err(StoreError::NotInitialized {
+                dir: self.dir.clone(),
+            });
+        }
+        let mut store = SqliteStore::open(&db_path, false)?;
+        let status = store.migration_status()?;
+        if status.current != status.expected {
+            return Err(StoreError::MigrationHeadMismatch {
+                expected: status.expected,
+                actual: status.current,
+                hint: if status.current < status.expected {
+                    "; run `evident migrate up`"
+                } else {
+                    "; the database was migrated by a newer Evident"
+                },
+            });
+        }
+        let instance = store
+            .instance()?
+            .ok_or_else(|| StoreError::NotInitialized {
+                dir: self.dir.clone(),
+            })?;
+        Ok(Opened { store, instance })
+    }
+
+    /// Loads the signing key and checks that the database knows it.
+    pub fn signer(&self, opened: &mut Opened) -> Result<NoteSigner> {
+        let key = read_key(&self.key_file)?;
+        let signer = NoteSigner::new(&opened.instance, key)?;
+        let vkey = signer.verifier_key().to_string();
+        if !opened.store.keys()?.iter().any(|k| k.vkey == vkey) {
+            return Err(StoreError::KeyUnknown { vkey });
+        }
+        Ok(signer)
+    }
+}
+
+impl Opened {
+    /// The verifier keys of every key this data directory has signed with.
+    pub fn verifiers(&mut self) -> Result<Verifiers> {
+        let mut keys = Vec::new();
+        for k in self.store.keys()? {
+            keys.push(
+                k.vkey
+                    .parse::<VerifierKey>()
+                    .map_err(|e| StoreError::Corrupt(format!("stored key {:?}: {e}", k.vkey)))?,
+            );
+        }
+        Ok(Verifiers::new(keys))
+    }
+
+    /// The log named `tenant/log`, which must exist.
+    pub fn log(&mut self, path: &str) -> Result<LogInfo> {
+        let (tenant, name) = split_log_path(path)?;
+        self.store
+            .find_log(tenant, name)?
+            .ok_or_else(|| StoreError::LogNotFound(path.to_owned()))
+    }
+
+    /// The log named `tenant/log`, created if it does not exist yet.
+    pub fn log_or_create(&mut self, path: &str) -> Result<LogInfo> {
+        let (tenant, name) = split_log_path(path)?;
+        if let Some(log) = self.store.find_log(tenant, name)? {
+            return Ok(log);
+        }
+        let origin = origin(&self.instance, tenant, name)?;
+        self.store
+            .create_log(tenant, name, &origin, &format_ts(system_clock()))
+    }
+}
+
+/// Splits `tenant/log`, checking both names.
+pub fn split_log_path(path: &str) -> Result<(&str, &str)> {
+    let bad = || StoreError::BadLogName {
+        name: path.to_owned(),
+    };
+    let (tenant, name) = path.split_once('/').ok_or_else(bad)?;
+    origin(DEFAULT_INSTANCE, tenant, name)?;
+    Ok((tenant, name))
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let io = |source| StoreError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(io)
+}
+
+/// Writes the key as PKCS#8 PEM, creating the file with mode 0600 so it is
+/// never readable by others, not even for an instant.
+fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| StoreError::Signing(format!("cannot encode the key: {e}")))?;
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(io)?;
+    f.write_all(pem.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// Reads a PKCS#8 PEM Ed25519 key.
+pub fn read_key(path: &Path) -> Result<SigningKey> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::KeyMissing {
+                path: path.to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    SigningKey::from_pkcs8_pem(&text).map_err(|e| StoreError::KeyInvalid {
+        path: path.to_owned(),
+        reason: format!("not an Ed25519 PKCS#8 PEM private key ({e})"),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_then_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::new(tmp.path().join("data"), None);
+        assert!(matches!(dd.open(), Err(StoreError::NotInitialized { .. })));
+        let init = dd.init("test.example").unwrap();
+        assert_eq!(init.vkey.name(), "test.example");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dd.key_path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let pem = fs::read_to_string(dd.key_path()).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{pem}");
+        let mut opened = dd.open().unwrap();
+        assert_eq!(opened.instance, "test.example");
+        let signer = dd.signer(&mut opened).unwrap();
+        assert_eq!(signer.verifier_key(), init.vkey);
+        assert!(matches!(
+            dd.init("test.example"),
+            Err(StoreError::AlreadyInitialized { .. })
+        ));
+    }
+
+    #[test]
+    fn foreign_key_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = DataDir::new(tmp.path().join("a"), None);
+        let b = DataDir::new(tmp.path().join("b"), None);
+        a.init("a.example").unwrap();
+        b.init("a.example").unwrap();
+        let crossed = DataDir::new(tmp.path().join("a"), Some(b.key_path().to_owned()));
+        let mut opened = crossed.open().unwrap();
+        assert!(matches!(
+            crossed.signer(&mut opened),
+            Err(StoreError::KeyUnknown { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_instance_and_log_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::new(tmp.path().join("data"), None);
+        assert!(matches!(dd.init("Bad Name"), Err(StoreError::Entry(_))));
+        assert!(!dd.dir().exists() || !dd.db_path().exists());
+        assert!(matches!(
+            split_log_path("nolog"),
+            Err(StoreError::BadLogName { .. })
+        ));
+        assert!(matches!(split_log_path("a/B"), Err(StoreError::Entry(_))));
+        assert_eq!(split_log_path("acme/audit").unwrap(), ("acme", "audit"));
+    }
+}

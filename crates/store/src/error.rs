@@ -1,0 +1,155 @@
+//! The store's errors, each with a stable dotted code.
+
+use std::path::PathBuf;
+
+use evident_core::ErrorCode;
+use evident_core::entry::EntryError;
+use evident_core::merkle::MerkleError;
+use evident_core::note::{KeyError, NoteError};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory has no database yet.
+    #[error("no Evident data in {}: run `evident init` first (or point --data-dir / EVIDENT_DATA_DIR at an initialised directory)", dir.display())]
+    NotInitialized {
+        /// The data directory looked in.
+        dir: PathBuf,
+    },
+    /// `init` on a directory that already holds a database or key.
+    #[error("{} is already initialised; refusing to overwrite it", path.display())]
+    AlreadyInitialized {
+        /// The file that already exists.
+        path: PathBuf,
+    },
+    /// The signing key file is missing.
+    #[error("signing key file {} not found: run `evident init`, or set --key-file / EVIDENT_KEY_FILE", path.display())]
+    KeyMissing {
+        /// Where the key was looked for.
+        path: PathBuf,
+    },
+    /// The signing key file exists but cannot be used.
+    #[error("signing key file {}: {reason}", path.display())]
+    KeyInvalid {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The signing key is not one this data directory knows.
+    #[error("signing key {vkey} is not among this data directory's keys; wrong --key-file?")]
+    KeyUnknown {
+        /// The key file's verifier key.
+        vkey: String,
+    },
+    /// The database schema is not the one this binary was built for.
+    #[error("database schema is at migration {actual}, this binary expects {expected}{hint}")]
+    MigrationHeadMismatch {
+        /// The binary's migration head.
+        expected: u32,
+        /// The database's.
+        actual: u32,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The database cannot be reached or written.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A database operation failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// A write was refused by the append-only triggers.
+    #[error("append-only violation: {0}")]
+    AppendOnly(String),
+    /// The named log does not exist.
+    #[error("log {0} not found")]
+    LogNotFound(String),
+    /// `TENANT/LOG` was not given in that form.
+    #[error("bad log name {name:?}: expected TENANT/LOG, e.g. acme/audit")]
+    BadLogName {
+        /// What was given.
+        name: String,
+    },
+    /// An entry was rejected.
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// The stored state of a log disagrees with its signed head, so
+    /// appending to it would extend something unproven.
+    #[error("log {origin} is inconsistent: {reason}; run `evident verify`")]
+    Inconsistent {
+        /// The log's origin.
+        origin: String,
+        /// What disagrees.
+        reason: String,
+    },
+    /// Stored data could not be read back (e.g. a tile of the wrong size).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Signing a checkpoint failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// The entry asked for is not in the log.
+    #[error("entry {index} is not in log {origin} (size {size})")]
+    NoSuchEntry {
+        /// The log's origin.
+        origin: String,
+        /// The index asked for.
+        index: u64,
+        /// The log's size.
+        size: u64,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl ErrorCode for StoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotInitialized { .. } => "store.not_initialized",
+            StoreError::AlreadyInitialized { .. } => "store.already_initialized",
+            StoreError::KeyMissing { .. } => "key.missing",
+            StoreError::KeyInvalid { .. } => "key.invalid",
+            StoreError::KeyUnknown { .. } => "key.unknown",
+            StoreError::MigrationHeadMismatch { .. } => "migration.head_mismatch",
+            StoreError::Unavailable(_) => "db.unavailable",
+            StoreError::Database(_) => "db.error",
+            StoreError::AppendOnly(_) => "db.append_only",
+            StoreError::LogNotFound(_) => "log.not_found",
+            StoreError::BadLogName { .. } => "log.bad_name",
+            StoreError::Entry(e) => e.code(),
+            StoreError::Inconsistent { .. } => "log.inconsistent",
+            StoreError::Corrupt(_) => "store.corrupt",
+            StoreError::Signing(_) => "key.signing_failed",
+            StoreError::NoSuchEntry { .. } => "entry.not_found",
+            StoreError::Io { .. } => "io.failed",
+        }
+    }
+}
+
+impl From<MerkleError> for StoreError {
+    fn from(e: MerkleError) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<NoteError> for StoreError {
+    fn from(e: NoteError) -> Self {
+        StoreError::Signing(e.to_string())
+    }
+}
+
+impl From<KeyError> for StoreError {
+    fn from(e: KeyError) -> Self {
+        StoreError::Signing(e.to_string())
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

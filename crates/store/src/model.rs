@@ -1,0 +1,162 @@
+//! What the store holds, as plain values shared by every backend.
+
+use evident_core::Hash;
+use evident_core::tile::TileId;
+
+/// A log's row id inside one database. Stable for the database's life;
+/// never shown to clients (they name logs `tenant/log`).
+pub type LogId = i64;
+
+/// One log: a tenant's append-only sequence with its own tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInfo {
+    /// Row id.
+    pub id: LogId,
+    /// Tenant name.
+    pub tenant: String,
+    /// Log name inside the tenant.
+    pub name: String,
+    /// `<instance>/<tenant>/<log>`: the checkpoint origin.
+    pub origin: String,
+    /// When the log was created (the canonical timestamp spelling).
+    pub created_at: String,
+}
+
+impl LogInfo {
+    /// `tenant/log`, as operators type it.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.tenant, self.name)
+    }
+}
+
+/// A public key the data directory has signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Row id, in order of creation.
+    pub id: i64,
+    /// The C2SP verifier key, `<name>+<hex id>+<base64>`.
+    pub vkey: String,
+    /// When it was added.
+    pub created_at: String,
+}
+
+/// A stored signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Row id, in order of storage.
+    pub seq: i64,
+    /// Tree size, as written by the sequencer (a cache: verification reads
+    /// the signed note, never this column).
+    pub size: u64,
+    /// Root hash, as written by the sequencer (a cache, like `size`).
+    pub root: Hash,
+    /// The signed note, byte for byte as signed.
+    pub note: String,
+}
+
+/// One stored entry, borrowed from the backend's row buffer while a scan
+/// runs.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryRef<'a> {
+    /// The row's index column.
+    pub index: u64,
+    /// Envelope bytes (RFC 8785 JSON), as stored.
+    pub envelope: &'a [u8],
+    /// The stored leaf hash, if the column holds 32 bytes.
+    pub leaf_hash: Option<Hash>,
+    /// The body's salt, absent after a redaction (or a deletion).
+    pub salt: Option<&'a [u8]>,
+    /// Canonical body bytes, absent after a redaction (or a deletion).
+    pub body: Option<&'a [u8]>,
+}
+
+/// An owned copy of [`EntryRef`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// The row's index column.
+    pub index: u64,
+    /// Envelope bytes, as stored.
+    pub envelope: Vec<u8>,
+    /// The stored leaf hash, if the column holds 32 bytes.
+    pub leaf_hash: Option<Hash>,
+    /// The body's salt.
+    pub salt: Option<Vec<u8>>,
+    /// Canonical body bytes.
+    pub body: Option<Vec<u8>>,
+}
+
+impl From<EntryRef<'_>> for StoredEntry {
+    fn from(e: EntryRef<'_>) -> Self {
+        StoredEntry {
+            index: e.index,
+            envelope: e.envelope.to_vec(),
+            leaf_hash: e.leaf_hash,
+            salt: e.salt.map(<[u8]>::to_vec),
+            body: e.body.map(<[u8]>::to_vec),
+        }
+    }
+}
+
+/// A sealed entry ready to be written by [`crate::AppendTxn::insert_entries`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    /// Position in the log.
+    pub index: u64,
+    /// Envelope bytes.
+    pub envelope: &'a [u8],
+    /// Leaf hash of the envelope.
+    pub leaf_hash: &'a Hash,
+    /// The body's random salt.
+    pub salt: &'a [u8],
+    /// Canonical body bytes.
+    pub body: &'a [u8],
+    /// The idempotency key, unique per log.
+    pub request_id: Option<&'a str>,
+}
+
+/// A hash tile to write (or overwrite, when it grows).
+#[derive(Debug, Clone, Copy)]
+pub struct NewTile<'a> {
+    /// Which tile, at its new width.
+    pub id: TileId,
+    /// `width × 32` bytes of hashes.
+    pub data: &'a [u8],
+}
+
+/// A log's head as stored: its latest checkpoint and last entry. This is
+/// what the sequencer continues from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Head {
+    /// Size of the latest checkpoint (0 for a new log).
+    pub size: u64,
+    /// Its root hash.
+    pub root: Option<Hash>,
+    /// Leaf hash of entry `size - 1`, if it is stored.
+    pub last_leaf: Option<Hash>,
+    /// Envelope bytes of entry `size - 1`, for its timestamp.
+    pub last_envelope: Option<Vec<u8>>,
+}
+
+/// What an existing request id points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    /// The entry's index.
+    pub index: u64,
+    /// Its stored leaf hash.
+    pub leaf_hash: Hash,
+    /// Its envelope bytes (for `ts`).
+    pub envelope: Vec<u8>,
+}
+
+/// Where a database's schema stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    /// The highest migration applied (0 for an empty database).
+    pub current: u32,
+    /// The head this binary expects.
+    pub expected: u32,
+    /// Every applied migration: version, name and when.
+    pub applied: Vec<(u32, String, String)>,
+    /// Migrations this binary has that the database lacks.
+    pub pending: Vec<(u32, String)>,
+}

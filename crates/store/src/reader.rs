@@ -1,0 +1,189 @@
+//! Read-side operations over any [`Store`]: verification, receipts and
+//! proofs. They read what is stored and let `evident-core` judge it.
+
+use std::cell::RefCell;
+
+use evident_core::checkpoint::Checkpoint;
+use evident_core::entry::{Body, Envelope};
+use evident_core::merkle::{consistency_proof, inclusion_proof};
+use evident_core::note::Verifiers;
+use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
+use evident_core::tile::{TileError, TileId, TileKind, TileNodes, TileReader};
+use evident_core::verify::{BodyRow, EntryRow, LogVerifier, Report};
+use evident_core::{ErrorCode, Hash};
+
+use crate::backend::{Store, tile_prefix};
+use crate::error::{Result, StoreError};
+use crate::model::{LogInfo, StoredCheckpoint, StoredEntry};
+
+/// Progress callback: `(rows done, rows expected)`.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Verifies a whole log as stored, in one streaming pass. Every checkpoint
+/// is checked against `verifiers` (the data directory's keys, or keys the
+/// caller trusts instead).
+pub fn verify_log(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    verifiers: Verifiers,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    let checkpoints = store.checkpoints(log.id)?;
+    let total = store.entry_count(log.id)?;
+    let mut v = LogVerifier::new(&log.origin, verifiers);
+    if let Some(last) = checkpoints.last() {
+        v.set_claimed_size(last.size);
+    }
+    v.add_checkpoints(checkpoints.iter().map(|c| c.note.as_bytes()));
+    drop(checkpoints);
+    let mut done = 0u64;
+    progress(0, total);
+    store.scan_entries(log.id, 0, &mut |e| {
+        let body = match (e.salt, e.body) {
+            (Some(salt), Some(body)) => BodyRow::Present { salt, body },
+            // Half a body is as absent as none: the digest cannot be
+            // recomputed, and no redaction leaves one half.
+            _ => BodyRow::Absent,
+        };
+        v.push(EntryRow {
+            index: e.index,
+            envelope: e.envelope,
+            stored_leaf_hash: e.leaf_hash,
+            body,
+        });
+        done += 1;
+        if done.is_multiple_of(4096) {
+            progress(done, total);
+        }
+        Ok(true)
+    })?;
+    progress(done, total);
+    Ok(v.finish())
+}
+
+/// Reads hash tiles from a store, for proofs computed from tiles alone.
+pub struct StoreTiles<'s> {
+    store: RefCell<&'s mut dyn Store>,
+    log: i64,
+}
+
+impl std::fmt::Debug for StoreTiles<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreTiles")
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+impl<'s> StoreTiles<'s> {
+    /// Tiles of `log` in `store`.
+    pub fn new(store: &'s mut dyn Store, log: &LogInfo) -> Self {
+        StoreTiles {
+            store: RefCell::new(store),
+            log: log.id,
+        }
+    }
+}
+
+impl TileReader for StoreTiles<'_> {
+    fn read_tile(&self, tile: &TileId) -> std::result::Result<Vec<u8>, TileError> {
+        let TileKind::Hashes { level } = tile.kind else {
+            return Err(TileError::NotHashTile { path: tile.path() });
+        };
+        let stored = self
+            .store
+            .borrow_mut()
+            .read_tile(self.log, level, tile.index)
+            .map_err(|_| TileError::Missing { path: tile.path() })?;
+        tile_prefix(tile, stored)
+    }
+}
+
+/// The latest checkpoint, parsed without verification (the caller is the
+/// writer, or a reader about to hand the note to someone who verifies).
+pub fn latest(store: &mut dyn Store, log: &LogInfo) -> Result<(StoredCheckpoint, Checkpoint)> {
+    let cp = store
+        .latest_checkpoint(log.id)?
+        .ok_or_else(|| StoreError::NoSuchEntry {
+            origin: log.origin.clone(),
+            index: 0,
+            size: 0,
+        })?;
+    let text = evident_core::note::parse_note(cp.note.as_bytes())
+        .map_err(|e| StoreError::Corrupt(format!("latest checkpoint: {e}")))?
+        .0;
+    let parsed = Checkpoint::parse(&text)
+        .map_err(|e| StoreError::Corrupt(format!("latest checkpoint: {e} ({})", e.code())))?;
+    Ok((cp, parsed))
+}
+
+/// One stored entry by index.
+pub fn entry(store: &mut dyn Store, log: &LogInfo, index: u64) -> Result<Option<StoredEntry>> {
+    let mut found = None;
+    store.scan_entries(log.id, index, &mut |e| {
+        if e.index == index {
+            found = Some(StoredEntry::from(e));
+        }
+        Ok(false)
+    })?;
+    Ok(found)
+}
+
+/// A receipt for entry `index`: its envelope, body and salt (unless
+/// `with_body` is false), the latest signed checkpoint and the inclusion
+/// proof to it, computed from stored tiles.
+pub fn receipt(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    index: u64,
+    with_body: bool,
+) -> Result<Receipt> {
+    let (stored_cp, cp) = latest(store, log)?;
+    if index >= cp.size {
+        return Err(StoreError::NoSuchEntry {
+            origin: log.origin.clone(),
+            index,
+            size: cp.size,
+        });
+    }
+    let row = entry(store, log, index)?.ok_or_else(|| StoreError::NoSuchEntry {
+        origin: log.origin.clone(),
+        index,
+        size: cp.size,
+    })?;
+    let envelope = Envelope::parse(&row.envelope)
+        .map_err(|e| StoreError::Corrupt(format!("entry {index}: {e}")))?;
+    let leaf_hash = evident_core::hash::leaf_hash(&row.envelope);
+    let (body, salt) = match (with_body, &row.salt, &row.body) {
+        (true, Some(salt), Some(body)) => {
+            let salt: [u8; 16] = salt
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("entry {index}: salt is not 16 bytes")))?;
+            let body = Body::parse(body)
+                .map_err(|e| StoreError::Corrupt(format!("entry {index}: body: {e}")))?;
+            (Some(body), Some(encode_salt(&salt)))
+        }
+        _ => (None, None),
+    };
+    let tiles = StoreTiles::new(store, log);
+    let nodes = TileNodes::new(&tiles, cp.size);
+    let proof = inclusion_proof(index, cp.size, &nodes)?;
+    Ok(Receipt {
+        format: RECEIPT_FORMAT.to_owned(),
+        index,
+        leaf_hash,
+        envelope,
+        body,
+        salt,
+        checkpoint: stored_cp.note,
+        inclusion_proof: proof,
+    })
+}
+
+/// Consistency proof between two sizes of a log, from stored tiles.
+pub fn consistency(store: &mut dyn Store, log: &LogInfo, from: u64, to: u64) -> Result<Vec<Hash>> {
+    let tiles = StoreTiles::new(store, log);
+    let nodes = TileNodes::new(&tiles, to);
+    Ok(consistency_proof(from, to, &nodes)?)
+}

@@ -1,0 +1,310 @@
+//! The sequencer and integrator: turns parsed entries into a committed batch.
+//!
+//! One call to [`Sequencer::append`] is one batch and one database
+//! transaction: the log's write lock, the head, the idempotency lookups,
+//! the sealed envelopes and bodies, the hash tiles that grew and one newly
+//! signed checkpoint, committed together (group commit). A crash before the
+//! commit leaves none of it; after, all of it. There is no per-entry
+//! signature and no per-entry transaction.
+//!
+//! The right edge of each log's tree is cached between batches. It is
+//! trusted only while the stored head still has the size and root the
+//! cache ended with; otherwise (another writer appended, or this is the
+//! first batch) it is rebuilt from stored tiles and checked against the
+//! latest stored checkpoint, and a log whose stored state disagrees with
+//! its own head is refused rather than extended.
+
+use std::collections::HashMap;
+
+use evident_core::Hash;
+use evident_core::checkpoint::{Checkpoint, sign_checkpoint};
+use evident_core::entry::{EntryDraft, EnvelopeView, SALT_SIZE, format_ts, genesis_prev, parse_ts};
+use evident_core::note::NoteSigner;
+
+use crate::backend::Store;
+use crate::edge::TreeEdge;
+use crate::error::{Result, StoreError};
+use crate::model::{LogId, LogInfo, NewEntry, NewTile};
+
+/// What happened to one entry of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Its index in the log.
+    pub index: u64,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// Its sequencing time.
+    pub ts: String,
+    /// True when the request id was already in the log: this is the
+    /// original entry and nothing was stored.
+    pub duplicate: bool,
+}
+
+/// The outcome of one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// One result per input entry, in input order.
+    pub entries: Vec<Appended>,
+    /// The log's size after the batch.
+    pub size: u64,
+    /// The batch's signed checkpoint; `None` when every entry was a
+    /// duplicate and nothing was written.
+    pub checkpoint: Option<String>,
+    /// True when the clock was behind the log's last `ts` and the batch's
+    /// time was held at that `ts` so time never goes backwards.
+    pub clock_clamped: bool,
+}
+
+impl BatchOutcome {
+    /// Number of entries stored by this batch.
+    pub fn appended(&self) -> usize {
+        self.entries.iter().filter(|e| !e.duplicate).count()
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub type Clock = fn() -> i64;
+
+/// The system clock.
+pub fn system_clock() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, Clone)]
+struct LogState {
+    edge: TreeEdge,
+    prev: Hash,
+    last_ts: i64,
+}
+
+/// Sequences batches for any number of logs with one signing key.
+#[derive(Debug)]
+pub struct Sequencer {
+    signers: Vec<NoteSigner>,
+    clock: Clock,
+    logs: HashMap<LogId, LogState>,
+}
+
+impl Sequencer {
+    /// A sequencer signing with `signer`, on the system clock.
+    pub fn new(signer: NoteSigner) -> Self {
+        Sequencer {
+            signers: vec![signer],
+            clock: system_clock,
+            logs: HashMap::new(),
+        }
+    }
+
+    /// Uses another clock (tests of clock skew).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Forgets cached state, so the next batch of every log reloads it.
+    pub fn clear_cache(&mut self) {
+        self.logs.clear();
+    }
+
+    /// Appends `drafts` to `log` as one batch. Entries whose request id is
+    /// already in the log (or earlier in the batch) are answered with the
+    /// original and not stored. Any error leaves the log unchanged.
+    pub fn append(
+        &mut self,
+        store: &mut dyn Store,
+        log: &LogInfo,
+        drafts: &[EntryDraft],
+    ) -> Result<BatchOutcome> {
+        // Taken out of the cache for the batch; put back only on commit, so
+        // a failed batch can never leave a cache ahead of the database.
+        let cached = self.logs.remove(&log.id);
+        let mut tx = store.begin_append(log.id)?;
+        let head = tx.head()?;
+
+        let mut state = match cached {
+            Some(s)
+                if s.edge.size() == head.size
+                    && Some(s.edge.root()) == head.root
+                    && head.last_leaf.is_none_or(|l| l == s.prev) =>
+            {
+                s
+            }
+            _ => load_state(&mut *tx, log, &head)?,
+        };
+
+        // Idempotency: the request ids of this batch already in the log.
+        let ids: Vec<&str> = drafts.iter().filter_map(EntryDraft::request_id).collect();
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            tx.lookup_request_ids(&ids)?
+        };
+        let mut existing = HashMap::new();
+        for (id, e) in ids.iter().zip(found) {
+            if let Some(e) = e {
+                let ts = EnvelopeView::parse(&e.envelope)
+                    .map(|v| v.ts.into_owned())
+                    .unwrap_or_default();
+                existing.insert(*id, (e.index, e.leaf_hash, ts));
+            }
+        }
+
+        let now = (self.clock)();
+        let clock_clamped = now < state.last_ts;
+        let ts_micros = now.max(state.last_ts);
+        let ts = format_ts(ts_micros);
+
+        let fresh = drafts
+            .iter()
+            .filter(|d| d.request_id().is_none_or(|id| !existing.contains_key(id)))
+            .count();
+        let mut salts = vec![0u8; fresh * SALT_SIZE];
+        getrandom::fill(&mut salts)
+            .map_err(|e| StoreError::Signing(format!("no randomness for salts: {e}")))?;
+
+        let mut results = Vec::with_capacity(drafts.len());
+        let mut sealed = Vec::with_capacity(fresh);
+        let mut salt_chunks = salts.chunks_exact(SALT_SIZE);
+        for d in drafts {
+            if let Some(id) = d.request_id()
+                && let Some((index, leaf_hash, ts)) = existing.get(id)
+            {
+                results.push(Appended {
+                    index: *index,
+                    leaf_hash: *leaf_hash,
+                    ts: ts.clone(),
+                    duplicate: true,
+                });
+                continue;
+            }
+            let salt: &[u8; SALT_SIZE] = salt_chunks
+                .next()
+                .and_then(|s| s.try_into().ok())
+                .expect("one salt per fresh entry");
+            let index = state.edge.size();
+            let entry = d.seal(&log.origin, index, &ts, state.prev, salt)?;
+            state.edge.append(entry.leaf_hash);
+            state.prev = entry.leaf_hash;
+            if let Some(id) = d.request_id() {
+                existing.insert(id, (index, entry.leaf_hash, ts.clone()));
+            }
+            results.push(Appended {
+                index,
+                leaf_hash: entry.leaf_hash,
+                ts: ts.clone(),
+                duplicate: false,
+            });
+            sealed.push((entry, *salt, d));
+        }
+
+        let size = state.edge.size();
+        if sealed.is_empty() {
+            // Nothing new: roll back (drop) and keep the cache as it was.
+            drop(tx);
+            self.logs.insert(log.id, state);
+            return Ok(BatchOutcome {
+                entries: results,
+                size,
+                checkpoint: None,
+                clock_clamped,
+            });
+        }
+        state.last_ts = ts_micros;
+
+        let rows: Vec<NewEntry<'_>> = sealed
+            .iter()
+            .map(|(e, salt, d)| NewEntry {
+                index: e.envelope.index,
+                envelope: &e.envelope_bytes,
+                leaf_hash: &e.leaf_hash,
+                salt,
+                body: &d.body_bytes,
+                request_id: d.request_id(),
+            })
+            .collect();
+        tx.insert_entries(&rows)?;
+
+        let tiles = state.edge.take_tiles()?;
+        let new_tiles: Vec<NewTile<'_>> = tiles
+            .iter()
+            .map(|(id, data)| NewTile { id: *id, data })
+            .collect();
+        tx.put_tiles(&new_tiles)?;
+
+        let root = state.edge.root();
+        let cp = Checkpoint {
+            origin: log.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        let signers: Vec<&NoteSigner> = self.signers.iter().collect();
+        let note =
+            sign_checkpoint(&cp, &signers).map_err(|e| StoreError::Signing(e.to_string()))?;
+        tx.insert_checkpoint(size, &root, &note)?;
+        tx.commit()?;
+
+        self.logs.insert(log.id, state);
+        Ok(BatchOutcome {
+            entries: results,
+            size,
+            checkpoint: Some(note),
+            clock_clamped,
+        })
+    }
+}
+
+/// Rebuilds a log's state from the database and checks it against the
+/// latest stored checkpoint.
+fn load_state(
+    tx: &mut dyn crate::AppendTxn,
+    log: &LogInfo,
+    head: &crate::Head,
+) -> Result<LogState> {
+    let inconsistent = |reason: String| StoreError::Inconsistent {
+        origin: log.origin.clone(),
+        reason,
+    };
+    if head.size == 0 {
+        return Ok(LogState {
+            edge: TreeEdge::new(),
+            prev: genesis_prev(&log.origin),
+            last_ts: i64::MIN,
+        });
+    }
+    let edge = TreeEdge::load(head.size, |level, index| tx.read_tile(level, index))?;
+    if Some(edge.root()) != head.root {
+        return Err(inconsistent(format!(
+            "stored tiles give root {} for size {}, the latest checkpoint says {}",
+            edge.root(),
+            head.size,
+            head.root.map(|r| r.to_string()).unwrap_or_default()
+        )));
+    }
+    let (Some(prev), Some(env)) = (head.last_leaf, head.last_envelope.as_deref()) else {
+        return Err(inconsistent(format!("entry {} is missing", head.size - 1)));
+    };
+    if edge.last_leaf().is_some_and(|l| l != prev) {
+        return Err(inconsistent(format!(
+            "entry {}'s stored leaf hash differs from the tree's",
+            head.size - 1
+        )));
+    }
+    let view = EnvelopeView::parse(env)
+        .map_err(|e| inconsistent(format!("entry {} is unreadable: {e}", head.size - 1)))?;
+    if evident_core::hash::leaf_hash(env) != prev {
+        return Err(inconsistent(format!(
+            "entry {}'s envelope does not hash to its stored leaf hash",
+            head.size - 1
+        )));
+    }
+    let last_ts = parse_ts(&view.ts)?;
+    Ok(LogState {
+        edge,
+        prev,
+        last_ts,
+    })
+}

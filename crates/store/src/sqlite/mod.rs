@@ -1,0 +1,580 @@
+//! The embedded SQLite backend, Evident's default.
+//!
+//! One database file in WAL mode with `synchronous = FULL`: a batch is
+//! acknowledged only once its commit is on disk, and WAL lets readers
+//! (verify, export, the HTTP read API) run while a batch is being written.
+//! `NORMAL` would be faster but can lose the last acknowledged batches on
+//! power loss, which a ledger that hands out receipts cannot allow.
+//!
+//! Appends take SQLite's write lock with `BEGIN IMMEDIATE` before reading
+//! the head, so concurrent writers (a CLI append while a server runs) queue
+//! on the lock and never sequence from a stale head.
+
+use std::path::Path;
+use std::time::Duration;
+
+use evident_core::Hash;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use crate::backend::{AppendTxn, Store};
+use crate::error::{Result, StoreError};
+use crate::migrate::{self, Migration};
+use crate::model::{
+    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
+    StoredCheckpoint,
+};
+
+/// SQLite's migrations, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];
+
+/// How long a writer waits for another's lock before giving up with
+/// `db.unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection to one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if `create`) the database at `path` and sets the
+    /// connection up. Does not migrate.
+    pub fn open(path: &Path, create: bool) -> Result<Self> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        Self::setup(conn)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(map_err)?;
+        Self::setup(conn)
+    }
+
+    fn setup(conn: Connection) -> Result<Self> {
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        // journal_mode answers with a row, so it is read, not executed.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(map_err)?;
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -32768;",
+        )
+        .map_err(map_err)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// The underlying connection, for tests that play the attacker.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn applied(&self) -> Result<Vec<(u32, String, String)>> {
+        let exists: bool = self
+            .conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(map_err)?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version")
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(map_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+    }
+}
+
+/// Maps SQLite errors to the store's: locks, I/O and a read-only or full
+/// disk mean the database is unavailable; a trigger's refusal is an
+/// append-only violation.
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        let text = msg.clone().unwrap_or_else(|| e.to_string());
+        if text.starts_with("evident:") {
+            return StoreError::AppendOnly(text);
+        }
+        return match f.code {
+            C::DatabaseBusy
+            | C::DatabaseLocked
+            | C::CannotOpen
+            | C::SystemIoFailure
+            | C::DiskFull
+            | C::ReadOnly
+            | C::PermissionDenied
+            | C::NotADatabase
+            | C::DatabaseCorrupt
+            | C::FileLockingProtocolFailed => StoreError::Unavailable(text),
+            _ => StoreError::Database(text),
+        };
+    }
+    StoreError::Database(e.to_string())
+}
+
+fn to_i64(n: u64) -> i64 {
+    // Indices and sizes are at most 2^53 (MAX_SAFE_INTEGER).
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative index or size {n}")))
+}
+
+fn hash_col(bytes: &[u8], what: &str) -> Result<Hash> {
+    Hash::from_slice(bytes).map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+fn log_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogInfo> {
+    Ok(LogInfo {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        name: r.get(2)?,
+        origin: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
+fn checkpoint_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, i64, Vec<u8>, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn checkpoint(row: (i64, i64, Vec<u8>, String)) -> Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        seq: row.0,
+        size: to_u64(row.1)?,
+        root: hash_col(&row.2, "checkpoint root")?,
+        note: row.3,
+    })
+}
+
+fn read_tile(
+    conn: &Connection,
+    log: LogId,
+    level: u8,
+    index: u64,
+) -> Result<Option<(u16, Vec<u8>)>> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT width, data FROM tiles WHERE log_id = ?1 AND level = ?2 AND idx = ?3",
+        )
+        .map_err(map_err)?
+        .query_row(params![log, level, to_i64(index)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(map_err)?;
+    match row {
+        None => Ok(None),
+        Some((w, data)) => {
+            let w = u16::try_from(w)
+                .ok()
+                .filter(|w| (1..=256).contains(w) && data.len() == usize::from(*w) * 32)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "tile {level}/{index} has width {w} and {} bytes",
+                        data.len()
+                    ))
+                })?;
+            Ok(Some((w, data)))
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn migration_status(&mut self) -> Result<MigrationStatus> {
+        Ok(migrate::status(self.applied()?, MIGRATIONS))
+    }
+
+    fn migrate_up(&mut self) -> Result<Vec<u32>> {
+        let status = self.migration_status()?;
+        if status.current > status.expected {
+            return Err(StoreError::MigrationHeadMismatch {
+                expected: status.expected,
+                actual: status.current,
+                hint: "; the database was migrated by a newer Evident",
+            });
+        }
+        let mut done = Vec::new();
+        for m in MIGRATIONS.iter().filter(|m| m.version > status.current) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                     version    INTEGER PRIMARY KEY,
+                     name       TEXT NOT NULL,
+                     applied_at TEXT NOT NULL
+                 ) STRICT;",
+            )
+            .map_err(map_err)?;
+            tx.execute_batch(m.sql).map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)
+                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                params![m.version, m.name],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            done.push(m.version);
+        }
+        Ok(done)
+    }
+
+    fn instance(&mut self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(map_err)
+    }
+
+    fn initialize(&mut self, instance: &str, vkey: &str, now: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(map_err)?;
+        if existing.is_some() {
+            return Err(StoreError::AlreadyInitialized {
+                path: "database".into(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('instance', ?1)",
+            [instance],
+        )
+        .map_err(map_err)?;
+        tx.execute(
+            "INSERT INTO keys (vkey, created_at) VALUES (?1, ?2)",
+            [vkey, now],
+        )
+        .map_err(map_err)?;
+        tx.commit().map_err(map_err)
+    }
+
+    fn keys(&mut self) -> Result<Vec<KeyRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, vkey, created_at FROM keys ORDER BY id")
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(KeyRecord {
+                    id: r.get(0)?,
+                    vkey: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })
+            .map_err(map_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+    }
+
+    fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord> {
+        self.conn
+            .execute(
+                "INSERT INTO keys (vkey, created_at) VALUES (?1, ?2)",
+                [vkey, now],
+            )
+            .map_err(map_err)?;
+        Ok(KeyRecord {
+            id: self.conn.last_insert_rowid(),
+            vkey: vkey.to_owned(),
+            created_at: now.to_owned(),
+        })
+    }
+
+    fn logs(&mut self) -> Result<Vec<LogInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, tenant, name, origin, created_at FROM logs ORDER BY tenant, name",
+            )
+            .map_err(map_err)?;
+        let rows = stmt.query_map([], log_from_row).map_err(map_err)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+    }
+
+    fn find_log(&mut self, tenant: &str, name: &str) -> Result<Option<LogInfo>> {
+        self.conn
+            .prepare_cached("SELECT id, tenant, name, origin, created_at FROM logs WHERE tenant = ?1 AND name = ?2")
+            .map_err(map_err)?
+            .query_row([tenant, name], log_from_row)
+            .optional()
+            .map_err(map_err)
+    }
+
+    fn create_log(&mut self, tenant: &str, name: &str, origin: &str, now: &str) -> Result<LogInfo> {
+        self.conn
+            .execute(
+                "INSERT INTO logs (tenant, name, origin, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant, name) DO NOTHING",
+                [tenant, name, origin, now],
+            )
+            .map_err(map_err)?;
+        self.find_log(tenant, name)?.ok_or_else(|| {
+            StoreError::Database(format!("log {tenant}/{name} vanished after insert"))
+        })
+    }
+
+    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, size, root, note FROM checkpoints WHERE log_id = ?1 ORDER BY seq",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([log], checkpoint_from_row)
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(checkpoint(r.map_err(map_err)?)?);
+        }
+        Ok(out)
+    }
+
+    fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>> {
+        latest_checkpoint(&self.conn, log)
+    }
+
+    fn entry_count(&mut self, log: LogId) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM entries WHERE log_id = ?1",
+                [log],
+                |r| r.get(0),
+            )
+            .map_err(map_err)?;
+        to_u64(n)
+    }
+
+    fn scan_entries(
+        &mut self,
+        log: LogId,
+        from: u64,
+        f: &mut dyn FnMut(EntryRef<'_>) -> Result<bool>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT idx, envelope, leaf_hash, salt, body FROM entries
+                 WHERE log_id = ?1 AND idx >= ?2 ORDER BY idx",
+            )
+            .map_err(map_err)?;
+        let mut rows = stmt.query(params![log, to_i64(from)]).map_err(map_err)?;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let index = to_u64(row.get(0).map_err(map_err)?)?;
+            let envelope = blob(row, 1)?.unwrap_or_default();
+            let leaf_hash = blob(row, 2)?.and_then(|b| Hash::from_slice(b).ok());
+            let entry = EntryRef {
+                index,
+                envelope,
+                leaf_hash,
+                salt: blob(row, 3)?,
+                body: blob(row, 4)?,
+            };
+            if !f(entry)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
+        read_tile(&self.conn, log, level, index)
+    }
+
+    fn begin_append(&mut self, log: LogId) -> Result<Box<dyn AppendTxn + '_>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        Ok(Box::new(SqliteAppend { tx, log }))
+    }
+}
+
+/// A column as bytes, whether the attacker stored it as BLOB or TEXT; NULL
+/// is `None`. Other types are refused.
+fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r [u8]>> {
+    use rusqlite::types::ValueRef;
+    match row.get_ref(i).map_err(map_err)? {
+        ValueRef::Null => Ok(None),
+        ValueRef::Blob(b) | ValueRef::Text(b) => Ok(Some(b)),
+        other => Err(StoreError::Corrupt(format!(
+            "column {i} holds {:?}, not bytes",
+            other.data_type()
+        ))),
+    }
+}
+
+fn latest_checkpoint(conn: &Connection, log: LogId) -> Result<Option<StoredCheckpoint>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT seq, size, root, note FROM checkpoints WHERE log_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .map_err(map_err)?
+        .query_row([log], checkpoint_from_row)
+        .optional()
+        .map_err(map_err)?;
+    row.map(checkpoint).transpose()
+}
+
+struct SqliteAppend<'c> {
+    tx: rusqlite::Transaction<'c>,
+    log: LogId,
+}
+
+impl AppendTxn for SqliteAppend<'_> {
+    fn head(&mut self) -> Result<Head> {
+        let Some(cp) = latest_checkpoint(&self.tx, self.log)? else {
+            return Ok(Head::default());
+        };
+        let mut head = Head {
+            size: cp.size,
+            root: Some(cp.root),
+            ..Head::default()
+        };
+        if cp.size > 0 {
+            let last: Option<(Vec<u8>, Vec<u8>)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT leaf_hash, envelope FROM entries WHERE log_id = ?1 AND idx = ?2",
+                )
+                .map_err(map_err)?
+                .query_row(params![self.log, to_i64(cp.size - 1)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(map_err)?;
+            if let Some((leaf, env)) = last {
+                head.last_leaf = Hash::from_slice(&leaf).ok();
+                head.last_envelope = Some(env);
+            }
+        }
+        Ok(head)
+    }
+
+    fn lookup_request_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<Existing>>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT idx, leaf_hash, envelope FROM entries WHERE log_id = ?1 AND request_id = ?2")
+            .map_err(map_err)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row: Option<(i64, Vec<u8>, Vec<u8>)> = stmt
+                .query_row(params![self.log, id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .map_err(map_err)?;
+            out.push(match row {
+                None => None,
+                Some((idx, leaf, envelope)) => Some(Existing {
+                    index: to_u64(idx)?,
+                    leaf_hash: hash_col(&leaf, "leaf hash")?,
+                    envelope,
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    fn read_tile(&mut self, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
+        read_tile(&self.tx, self.log, level, index)
+    }
+
+    fn insert_entries(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body, request_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(map_err)?;
+        for e in entries {
+            stmt.execute(params![
+                self.log,
+                to_i64(e.index),
+                &e.leaf_hash.0[..],
+                e.envelope,
+                e.salt,
+                e.body,
+                e.request_id
+            ])
+            .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    fn put_tiles(&mut self, tiles: &[NewTile<'_>]) -> Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO tiles (log_id, level, idx, width, data) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (log_id, level, idx) DO UPDATE SET width = excluded.width, data = excluded.data
+                 WHERE excluded.width > tiles.width",
+            )
+            .map_err(map_err)?;
+        for t in tiles {
+            let evident_core::tile::TileKind::Hashes { level } = t.id.kind else {
+                return Err(StoreError::Database("only hash tiles are stored".into()));
+            };
+            stmt.execute(params![
+                self.log,
+                level,
+                to_i64(t.id.index),
+                t.id.width,
+                t.data
+            ])
+            .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    fn insert_checkpoint(&mut self, size: u64, root: &Hash, note: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO checkpoints (log_id, size, root, note, created_at)
+                 VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            )
+            .map_err(map_err)?
+            .execute(params![self.log, to_i64(size), &root.0[..], note])
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().map_err(map_err)
+    }
+}
