@@ -10,7 +10,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod append_cmd;
+pub mod common;
+pub mod init_cmd;
+pub mod log_cmds;
 pub mod receipt_cmd;
+pub mod verify_cmd;
+
+use common::CmdError;
 
 /// Evident: a tamper-evident audit and receipt ledger.
 ///
@@ -26,7 +33,16 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Init(init_cmd::InitArgs),
+    Append(append_cmd::AppendArgs),
+    Verify(verify_cmd::VerifyArgs),
+    Checkpoint(log_cmds::CheckpointArgs),
+    Entries(log_cmds::EntriesArgs),
+    Logs(log_cmds::LogsArgs),
+    Receipt(log_cmds::ReceiptArgs),
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
+    Keys(init_cmd::KeysArgs),
+    Migrate(init_cmd::MigrateArgs),
 }
 
 /// How a command prints its result.
@@ -63,6 +79,38 @@ impl From<Outcome> for ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::VerifyReceipt(args) => receipt_cmd::verify_receipt(&args).into(),
+        Command::Init(a) => done(init_cmd::init(&a), a.format),
+        Command::Append(a) => done(append_cmd::append(&a), a.format),
+        Command::Verify(a) => verified(verify_cmd::verify(&a), a.format),
+        Command::Checkpoint(a) => done(log_cmds::checkpoint(&a), a.format),
+        Command::Entries(a) => done(log_cmds::entries(&a), a.format),
+        Command::Logs(a) => done(log_cmds::logs(&a), a.format),
+        Command::Receipt(a) => done(log_cmds::receipt(&a), Format::Text),
+        Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
+        Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
+        Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
+    }
+}
+
+/// Exit status of a command that does something: 0 done, 1 failed.
+fn done(r: Result<(), CmdError>, format: Format) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            e.print(format);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit status of a verifying command: 0 valid, 1 problems, 2 could not
+/// verify.
+fn verified(r: Result<Outcome, CmdError>, format: Format) -> ExitCode {
+    match r {
+        Ok(o) => o.into(),
+        Err(e) => {
+            e.print(format);
+            Outcome::CouldNotVerify.into()
+        }
     }
 }

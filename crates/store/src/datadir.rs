@@ -208,6 +208,12 @@ impl Opened {
             .ok_or_else(|| StoreError::LogNotFound(path.to_owned()))
     }
 
+    /// The log named `tenant/log`, if it exists.
+    pub fn find_log(&mut self, path: &str) -> Result<Option<LogInfo>> {
+        let (tenant, name) = split_log_path(path)?;
+        self.store.find_log(tenant, name)
+    }
+
     /// The log named `tenant/log`, created if it does not exist yet.
     pub fn log_or_create(&mut self, path: &str) -> Result<LogInfo> {
         let (tenant, name) = split_log_path(path)?;
