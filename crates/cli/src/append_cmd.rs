@@ -116,7 +116,10 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
     // Indices this input would get if no line were a duplicate: an upper
     // bound, enough to reject a `parent` that can never be earlier.
     let start_size = match opened.find_log(&args.log)? {
-        Some(log) => opened.store.latest_checkpoint(log.id)?.map_or(0, |c| c.size),
+        Some(log) => opened
+            .store
+            .latest_checkpoint(log.id)?
+            .map_or(0, |c| c.size),
         None => 0,
     };
     let mut count = 0u64;
@@ -210,8 +213,10 @@ fn progress_bar(format: Format, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} appending {bar:40} {pos}/{len} entries ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} appending {bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
@@ -282,7 +287,9 @@ impl Summary {
                     );
                 }
                 if self.clock_clamped {
-                    eprintln!("warning: the clock was behind the log's last timestamp; ts was held at it");
+                    eprintln!(
+                        "warning: the clock was behind the log's last timestamp; ts was held at it"
+                    );
                 }
             }
         }

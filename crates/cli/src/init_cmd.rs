@@ -40,7 +40,11 @@ pub fn init(args: &InitArgs) -> Result<(), CmdError> {
             "vkey": done.vkey.to_string(),
         })),
         Format::Text => {
-            println!("initialised {} (instance {})", dd.dir().display(), done.instance);
+            println!(
+                "initialised {} (instance {})",
+                dd.dir().display(),
+                done.instance
+            );
             println!(
                 "signing key:  {} (private: keep it secret, back it up)",
                 done.key_file.display()

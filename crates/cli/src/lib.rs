@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod append_cmd;
 pub mod common;
+pub mod export_cmd;
 pub mod init_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
@@ -39,6 +40,8 @@ enum Command {
     Checkpoint(log_cmds::CheckpointArgs),
     Entries(log_cmds::EntriesArgs),
     Logs(log_cmds::LogsArgs),
+    Export(export_cmd::ExportArgs),
+    VerifyExport(export_cmd::VerifyExportArgs),
     Receipt(log_cmds::ReceiptArgs),
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
     Keys(init_cmd::KeysArgs),
@@ -85,6 +88,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Checkpoint(a) => done(log_cmds::checkpoint(&a), a.format),
         Command::Entries(a) => done(log_cmds::entries(&a), a.format),
         Command::Logs(a) => done(log_cmds::logs(&a), a.format),
+        Command::Export(a) => done(export_cmd::export(&a), a.format),
+        Command::VerifyExport(a) => verified(export_cmd::verify_export(&a), a.format),
         Command::Receipt(a) => done(log_cmds::receipt(&a), Format::Text),
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
         Command::Keys(a) => done(init_cmd::keys(&a), a.format()),

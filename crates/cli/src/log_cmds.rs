@@ -97,7 +97,7 @@ pub fn entries(args: &EntriesArgs) -> Result<(), CmdError> {
             "leaf_hash": leaf_hash(e.envelope),
             "envelope": envelope,
             "body": body,
-            "salt": e.salt.map(|s| base64_std(s)),
+            "salt": e.salt.map(base64_std),
         }));
         Ok(true)
     })?;
@@ -169,9 +169,8 @@ pub fn receipt(args: &ReceiptArgs) -> Result<(), CmdError> {
     let r = reader::receipt(&mut opened.store, &log, args.index, !args.no_body)?;
     let text = r.to_json();
     match &args.out {
-        Some(path) => std::fs::write(path, format!("{text}\n")).map_err(|e| {
-            CmdError::new("io.write_failed", format!("{}: {e}", path.display()))
-        })?,
+        Some(path) => std::fs::write(path, format!("{text}\n"))
+            .map_err(|e| CmdError::new("io.write_failed", format!("{}: {e}", path.display())))?,
         None => println!("{text}"),
     }
     Ok(())
@@ -192,7 +191,10 @@ pub fn logs(args: &LogsArgs) -> Result<(), CmdError> {
     let mut opened = args.data.open()?;
     let mut out = Vec::new();
     for log in opened.store.logs()? {
-        let size = opened.store.latest_checkpoint(log.id)?.map_or(0, |c| c.size);
+        let size = opened
+            .store
+            .latest_checkpoint(log.id)?
+            .map_or(0, |c| c.size);
         out.push((log, size));
     }
     match args.format {

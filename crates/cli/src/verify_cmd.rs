@@ -85,7 +85,11 @@ pub fn verify(args: &VerifyArgs) -> Result<Outcome, CmdError> {
     } else if args.all && logs.is_empty() {
         println!("no logs");
     }
-    Ok(if valid { Outcome::Valid } else { Outcome::Invalid })
+    Ok(if valid {
+        Outcome::Valid
+    } else {
+        Outcome::Invalid
+    })
 }
 
 fn progress_bar(format: Format, log: &str) -> ProgressBar {
@@ -123,7 +127,12 @@ fn print_text(log: &str, r: &Report) {
             r.violation_count, r.total_count
         );
         if let Some(b) = &r.first_break {
-            println!("first break: index {} {} — {}", b.index, b.reason.code(), b.detail);
+            println!(
+                "first break: index {} {} — {}",
+                b.index,
+                b.reason.code(),
+                b.detail
+            );
         }
         println!(
             "chain breaks {}, signature failures {}, retrocausation {}, gaps {}, checkpoint mismatches {}",
@@ -134,7 +143,12 @@ fn print_text(log: &str, r: &Report) {
             r.checkpoint_mismatches.len()
         );
         for v in r.violations.iter().take(TEXT_LISTED) {
-            println!("  index {:>10}  {:<32} {}", v.index, v.reason.code(), v.detail);
+            println!(
+                "  index {:>10}  {:<32} {}",
+                v.index,
+                v.reason.code(),
+                v.detail
+            );
         }
         if r.violations.len() > TEXT_LISTED {
             println!(
@@ -144,7 +158,10 @@ fn print_text(log: &str, r: &Report) {
         }
     }
     if !r.acknowledged.is_empty() {
-        println!("{} problems acknowledged by exception entries", r.acknowledged.len());
+        println!(
+            "{} problems acknowledged by exception entries",
+            r.acknowledged.len()
+        );
     }
     if r.redacted_count > 0 {
         println!("{} bodies redacted", r.redacted_count);
