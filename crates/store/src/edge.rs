@@ -21,7 +21,7 @@ const W: usize = TILE_WIDTH as usize;
 
 /// Frontier plus the partial tile of every level.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct TreeEdge {
+pub struct TreeEdge {
     tree: CompactTree,
     /// `partial[L]`: the hashes of the last, incomplete tile of level `L`.
     partial: Vec<Vec<Hash>>,
@@ -40,28 +40,28 @@ fn at_level(size: u64, level: u8) -> u64 {
 
 impl TreeEdge {
     /// The empty tree.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
-    pub(crate) fn size(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.tree.size()
     }
 
-    pub(crate) fn root(&self) -> Hash {
+    pub fn root(&self) -> Hash {
         self.tree.root()
     }
 
     /// The last leaf appended or, after [`TreeEdge::load`], read from the
     /// partial level-0 tile (`None` when the size is a multiple of 256).
-    pub(crate) fn last_leaf(&self) -> Option<Hash> {
+    pub fn last_leaf(&self) -> Option<Hash> {
         self.last_leaf
     }
 
     /// Rebuilds the edge of the tree of `size` leaves from its stored
     /// partial tiles, read through `read(level, index)` at any width at
     /// least the one needed.
-    pub(crate) fn load(
+    pub fn load(
         size: u64,
         mut read: impl FnMut(u8, u64) -> Result<Option<(u16, Vec<u8>)>>,
     ) -> Result<Self> {
@@ -96,7 +96,7 @@ impl TreeEdge {
     }
 
     /// Appends one leaf hash.
-    pub(crate) fn append(&mut self, leaf: Hash) {
+    pub fn append(&mut self, leaf: Hash) {
         let index = self.tree.size();
         let mut done: [(u8, u64, Hash); 8] = [(0, 0, Hash::default()); 8];
         let mut n = 0;
@@ -129,9 +129,42 @@ impl TreeEdge {
         }
     }
 
+    /// The full hash tiles completed since the last call, draining them:
+    /// for writers that stream a large tree out (an export) and write the
+    /// partial tiles once, at the end, with [`TreeEdge::partial_tiles`].
+    /// Do not mix with [`TreeEdge::take_tiles`] on the same edge.
+    pub fn take_full_tiles(&mut self) -> Vec<(TileId, Vec<u8>)> {
+        let mut out: Vec<(TileId, Vec<u8>)> = self
+            .full
+            .drain()
+            .map(|((level, index), data)| (TileId::hashes(level, index, TILE_WIDTH), data))
+            .collect();
+        out.sort_by_key(|(id, _)| (id.index, id.width));
+        out
+    }
+
+    /// The current partial hash tile of every level that has one, as
+    /// C2SP tlog-tiles names them for the current size.
+    pub fn partial_tiles(&self) -> Vec<(TileId, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (level, p) in self.partial.iter().enumerate() {
+            if p.is_empty() {
+                continue;
+            }
+            let level = u8::try_from(level).expect("at most 64 levels");
+            let index = at_level(self.size(), level) / W as u64;
+            let width = u16::try_from(p.len()).expect("below 256");
+            out.push((
+                TileId::hashes(level, index, width),
+                p.iter().flat_map(|h| h.0).collect(),
+            ));
+        }
+        out
+    }
+
     /// The hash tiles written or widened since the last call, as C2SP
     /// tlog-tiles defines them for the current size: `(id, data)`.
-    pub(crate) fn take_tiles(&mut self) -> Result<Vec<(TileId, Vec<u8>)>> {
+    pub fn take_tiles(&mut self) -> Result<Vec<(TileId, Vec<u8>)>> {
         let mut out = Vec::new();
         for id in changed_tiles(self.published, self.size()) {
             let TileKind::Hashes { level } = id.kind else {
@@ -221,6 +254,33 @@ mod tests {
                 assert_eq!(reloaded.root(), copy.root());
                 assert_eq!(reloaded.take_tiles().unwrap(), copy.take_tiles().unwrap());
             }
+        }
+    }
+
+    /// Streaming full tiles out and the partial ones at the end gives the
+    /// complete tile set of the tree.
+    #[test]
+    fn streamed_tiles_are_the_full_set() {
+        let n = 70_000u64;
+        let mut edge = TreeEdge::new();
+        let mut all = MemoryNodes::new();
+        let mut got = Vec::new();
+        for i in 0..n {
+            edge.append(leaf(i));
+            all.push(leaf(i));
+            if i % 1000 == 0 {
+                got.extend(edge.take_full_tiles());
+            }
+        }
+        got.extend(edge.take_full_tiles());
+        got.extend(edge.partial_tiles());
+        let mut want: Vec<TileId> = evident_core::tile::hash_tiles_for_size(n).collect();
+        let mut ids: Vec<TileId> = got.iter().map(|(id, _)| *id).collect();
+        want.sort_by_key(|t| (t.path()));
+        ids.sort_by_key(|t| (t.path()));
+        assert_eq!(ids, want);
+        for (id, data) in got {
+            assert_eq!(data, tile_data(&id, &all).unwrap(), "{}", id.path());
         }
     }
 

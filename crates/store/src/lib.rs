@@ -11,7 +11,7 @@
 mod backend;
 pub mod conformance;
 pub mod datadir;
-mod edge;
+pub mod edge;
 mod error;
 pub mod migrate;
 mod model;
