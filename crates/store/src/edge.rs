@@ -276,8 +276,8 @@ mod tests {
         got.extend(edge.partial_tiles());
         let mut want: Vec<TileId> = evident_core::tile::hash_tiles_for_size(n).collect();
         let mut ids: Vec<TileId> = got.iter().map(|(id, _)| *id).collect();
-        want.sort_by_key(|t| (t.path()));
-        ids.sort_by_key(|t| (t.path()));
+        want.sort_by_key(TileId::path);
+        ids.sort_by_key(TileId::path);
         assert_eq!(ids, want);
         for (id, data) in got {
             assert_eq!(data, tile_data(&id, &all).unwrap(), "{}", id.path());
