@@ -47,7 +47,9 @@ use check::{Checked, KeySource};
 /// bodies may hold personal data.
 ///
 /// Prints {log, origin, size, root, dir, tiles, bundles, bodies, entries,
-/// complete, missing_from, keys}.
+/// complete, missing_from, keys, tree_matches_checkpoint}; the last is a
+/// hint (do the stored entries hash to the signed root?), not a
+/// verification.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
@@ -134,6 +136,7 @@ pub fn export(args: &ExportArgs) -> Result<(), CmdError> {
             "complete": w.missing_from.is_none(),
             "missing_from": w.missing_from,
             "keys": w.keys,
+            "tree_matches_checkpoint": w.root_matches,
         })),
         Format::Text => {
             println!(
@@ -152,7 +155,7 @@ pub fn export(args: &ExportArgs) -> Result<(), CmdError> {
                     "warning: entry {g} is missing from the store; the export holds entries 0..{g} of {} (run `evident verify`)",
                     w.size
                 );
-            } else if !w.root_matches {
+            } else if w.root_matches == Some(false) {
                 eprintln!(
                     "warning: the stored entries do not hash to the signed root; the export shows them as stored (run `evident verify`)"
                 );

@@ -60,8 +60,9 @@ pub(crate) struct Written {
     /// Verifier keys written.
     pub(crate) keys: u64,
     /// Whether the tree of the exported entries has the signed root (an
-    /// early hint only; `verify-export` is the check).
-    pub(crate) root_matches: bool,
+    /// early hint only; `verify-export` is the check); `None` when entries
+    /// are missing.
+    pub(crate) root_matches: Option<bool>,
 }
 
 fn write_err(what: &str, e: &std::io::Error) -> CmdError {
@@ -190,7 +191,7 @@ pub(crate) fn export_log(
             bundles: 0,
             bodies: 0,
             keys: keys.len() as u64,
-            root_matches: false,
+            root_matches: None,
         },
     };
 
@@ -233,7 +234,7 @@ pub(crate) fn export_log(
     if x.next < n {
         x.out.missing_from = Some(x.next);
     } else {
-        x.out.root_matches = x.edge.root() == cp.root;
+        x.out.root_matches = Some(x.edge.root() == cp.root);
     }
     Ok(x.out)
 }
