@@ -27,8 +27,8 @@ use evident_core::checkpoint::Checkpoint;
 use evident_core::hash::leaf_hash;
 use evident_core::note::{VerifierKey, Verifiers, parse_note};
 use evident_core::tile::{
-    TILE_WIDTH, TileId, decode_bundle, entry_bundles_for_size, hash_tiles_for_size,
-    split_tile_hashes,
+    MAX_TILE_LEVEL, TILE_WIDTH, TileId, TileKind, decode_bundle, entry_bundles_for_size,
+    hash_tiles_for_size, split_tile_hashes,
 };
 use evident_core::verify::{BodyRow, EntryRow, LogVerifier, MAX_LISTED, Report};
 use evident_core::{ErrorCode, Hash};
@@ -37,7 +37,9 @@ use indicatif::ProgressBar;
 use serde_json::{Value, json};
 
 use super::bodies::BodyReader;
-use super::layout::{BODIES, CHECKPOINT, KEYS, TILE_DIR, is_tile_of, read_opt, rebuilt_by};
+use super::layout::{
+    BODIES, CHECKPOINT, KEYS, TILE_DIR, is_tile_of, items_at, partial_at, read_opt, rebuilt_by,
+};
 use crate::common::CmdError;
 
 /// What is wrong with one file of the tile tree.
@@ -320,25 +322,31 @@ pub(crate) fn check_export(
     }
 
     // The partial tiles of the rebuilt tree, where they are tiles of the
-    // signed one; then the tiles that could not be rebuilt must at least
-    // exist.
+    // signed one.
     let partial: Vec<_> = edge
         .partial_tiles()
         .into_iter()
         .filter(|(id, _)| is_tile_of(id, n))
         .collect();
     compare(dir, partial, &mut tiles)?;
-    for id in hash_tiles_for_size(n) {
-        if !rebuilt_by(&id, rebuilt) && read_opt(dir, &id.path())?.is_none() {
-            tiles.add(id.path(), Problem::Missing);
+
+    // Tiles and bundles the stream did not reach must at least exist, and
+    // nothing else may be there. Both are found from the files on disk, so
+    // a checkpoint claiming a huge size costs no more than the files do.
+    let examined = Examined {
+        rebuilt,
+        bundles: attempted as u64,
+    };
+    let mut unexpected = Mismatches::default();
+    let present = walk(dir, TILE_DIR, n, examined, &mut unexpected)?;
+    let missing = unexamined(n, examined).saturating_sub(present);
+    list_missing(dir, n, examined, missing, &mut tiles);
+    tiles.count += unexpected.count;
+    for (path, p) in unexpected.listed {
+        if tiles.listed.len() < MAX_LISTED {
+            tiles.listed.push((path, p));
         }
     }
-    for id in entry_bundles_for_size(n).skip(attempted) {
-        if !dir.join(id.path()).exists() {
-            tiles.add(id.path(), Problem::Missing);
-        }
-    }
-    walk_unexpected(dir, TILE_DIR, n, &mut tiles)?;
 
     Ok(Checked {
         report: v.finish(),
@@ -349,13 +357,77 @@ pub(crate) fn check_export(
     })
 }
 
-/// Reports every file under `rel` that is not a tile or bundle of the tree
-/// of `size`, in name order.
-fn walk_unexpected(dir: &Path, rel: &str, size: u64, out: &mut Mismatches) -> Result<(), CmdError> {
+/// What the entry stream examined: the hash tiles rebuilt from its first
+/// `rebuilt` entries, and its first `bundles` bundles (read, or reported
+/// missing or malformed).
+#[derive(Debug, Clone, Copy)]
+struct Examined {
+    rebuilt: u64,
+    bundles: u64,
+}
+
+impl Examined {
+    fn covers(&self, id: &TileId) -> bool {
+        match id.kind {
+            TileKind::Entries => id.index < self.bundles,
+            TileKind::Hashes { .. } => rebuilt_by(id, self.rebuilt),
+        }
+    }
+}
+
+/// How many tiles and bundles of the tree of `n` the stream did not
+/// examine, counted without listing them.
+fn unexamined(n: u64, ex: Examined) -> u64 {
+    let w = u64::from(TILE_WIDTH);
+    let mut total = n.div_ceil(w).saturating_sub(ex.bundles);
+    for level in 0..=MAX_TILE_LEVEL {
+        let kind = TileKind::Hashes { level };
+        let count = items_at(kind, n);
+        if count == 0 {
+            break;
+        }
+        let rebuilt_full = items_at(kind, ex.rebuilt) / w;
+        let rebuilt_partial = partial_at(kind, ex.rebuilt).is_some_and(|p| is_tile_of(&p, n));
+        total += count.div_ceil(w) - rebuilt_full - u64::from(rebuilt_partial);
+    }
+    total
+}
+
+/// Adds the `missing` unexamined tiles and bundles to `out`, listing them
+/// in order until the list is full. Only absent files and present ones
+/// (bounded by the disk) are looked at, so this ends early for any size.
+fn list_missing(dir: &Path, n: u64, ex: Examined, missing: u64, out: &mut Mismatches) {
+    let mut found = 0;
+    for id in hash_tiles_for_size(n).chain(entry_bundles_for_size(n)) {
+        if found == missing || out.listed.len() >= MAX_LISTED {
+            break;
+        }
+        if ex.covers(&id) {
+            continue;
+        }
+        let path = id.path();
+        if fs::symlink_metadata(dir.join(&path)).is_err() {
+            out.listed.push((path, Problem::Missing));
+            found += 1;
+        }
+    }
+    out.count += missing;
+}
+
+/// Walks the files under `rel` in name order: adds each that is not a
+/// tile or bundle of the tree of `size` to `unexpected`, and returns how
+/// many are tiles or bundles the stream did not examine.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    size: u64,
+    ex: Examined,
+    unexpected: &mut Mismatches,
+) -> Result<u64, CmdError> {
     let path = dir.join(rel);
     let read = match fs::read_dir(&path) {
         Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => {
             return Err(CmdError::new(
                 "io.read_failed",
@@ -371,13 +443,93 @@ fn walk_unexpected(dir: &Path, rel: &str, size: u64, out: &mut Mismatches) -> Re
         names.push((e.file_name().to_string_lossy().into_owned(), is_dir));
     }
     names.sort();
+    let mut present = 0;
     for (name, is_dir) in names {
         let child = format!("{rel}/{name}");
         if is_dir {
-            walk_unexpected(dir, &child, size, out)?;
-        } else if !TileId::parse_path(&child).is_ok_and(|id| is_tile_of(&id, size)) {
-            out.add(child, Problem::Unexpected);
+            present += walk(dir, &child, size, ex, unexpected)?;
+            continue;
+        }
+        match TileId::parse_path(&child) {
+            Ok(id) if is_tile_of(&id, size) => present += u64::from(!ex.covers(&id)),
+            _ => unexpected.add(child, Problem::Unexpected),
         }
     }
-    Ok(())
+    Ok(present)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use evident_core::checkpoint::sign_checkpoint;
+    use evident_core::note::NoteSigner;
+
+    /// The arithmetic count equals the tiles a full enumeration finds.
+    #[test]
+    fn unexamined_matches_enumeration() {
+        for n in [0u64, 1, 255, 256, 300, 600, 65_536, 70_000] {
+            for rebuilt in [0u64, 1, 256, 299, 300, 512, 600, 65_536, 70_000] {
+                if rebuilt > n {
+                    continue;
+                }
+                let bundles = rebuilt.div_ceil(256);
+                for ex in [
+                    Examined { rebuilt, bundles },
+                    Examined {
+                        rebuilt,
+                        bundles: (bundles + 1).min(n.div_ceil(256)),
+                    },
+                ] {
+                    let want = hash_tiles_for_size(n)
+                        .chain(entry_bundles_for_size(n))
+                        .filter(|id| !ex.covers(id))
+                        .count() as u64;
+                    assert_eq!(unexamined(n, ex), want, "n {n}, {ex:?}");
+                }
+            }
+        }
+    }
+
+    /// A checkpoint may claim any size; checking an export that has no
+    /// entries for it lists what is missing without enumerating it all.
+    #[test]
+    fn a_huge_claimed_size_is_counted_not_walked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let signer = NoteSigner::new("huge.example", SigningKey::from_bytes(&[9; 32])).unwrap();
+        let size = 1u64 << 40;
+        let cp = Checkpoint {
+            origin: "huge.example/t/l".into(),
+            size,
+            root: Hash([1; 32]),
+            extensions: vec![],
+        };
+        fs::write(
+            dir.join(CHECKPOINT),
+            sign_checkpoint(&cp, &[&signer]).unwrap(),
+        )
+        .unwrap();
+        fs::write(dir.join(KEYS), format!("{}\n", signer.verifier_key())).unwrap();
+        fs::write(dir.join(BODIES), "").unwrap();
+        let got = check_export(dir, None, &ProgressBar::hidden()).unwrap();
+        // 2^32 bundles; hash tiles 2^32 + 2^24 + 2^16 + 2^8 at levels 0-3,
+        // the full tile/4/000 and, for its single hash, tile/5/000.p/1.
+        let want = (1u64 << 32) * 2 + (1 << 24) + (1 << 16) + (1 << 8) + 1 + 1;
+        assert_eq!(got.tiles.count, want);
+        assert_eq!(got.tiles.listed.len(), MAX_LISTED);
+        assert_eq!(
+            got.tiles.listed[0],
+            ("tile/entries/000".to_owned(), Problem::Missing)
+        );
+        assert_eq!(
+            got.tiles.listed[1],
+            ("tile/0/000".to_owned(), Problem::Missing)
+        );
+        assert_eq!(
+            got.report.first_break.unwrap().reason.code(),
+            "gap.truncated"
+        );
+    }
 }

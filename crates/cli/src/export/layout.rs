@@ -32,7 +32,7 @@ pub(crate) const TILE_DIR: &str = "tile";
 
 /// Number of hashes (or, for bundles, entries) at a tile's level in a tree
 /// of `size` leaves.
-fn items_at(kind: TileKind, size: u64) -> u64 {
+pub(crate) fn items_at(kind: TileKind, size: u64) -> u64 {
     match kind {
         TileKind::Entries => size,
         TileKind::Hashes { level } => size
