@@ -83,7 +83,8 @@ pub struct ExportArgs {
 /// that key is trusted.
 ///
 /// Exit status: 0 valid, 1 problems found, 2 could not verify (no
-/// checkpoint, unreadable directory or file, bad --vkey).
+/// checkpoint, bodies.ndjson or keys file, a file that cannot be read or
+/// parsed, a bad --vkey).
 #[derive(Debug, Args)]
 pub struct VerifyExportArgs {
     /// The export directory.
