@@ -109,7 +109,7 @@ fn progress_bar(format: Format, log: &str) -> ProgressBar {
 /// How many violations text mode lists before summarising.
 const TEXT_LISTED: usize = 20;
 
-fn print_text(log: &str, r: &Report) {
+pub(crate) fn print_text(log: &str, r: &Report) {
     if r.valid {
         println!(
             "{log}: valid — {} entries, {} of {} checkpoints verified{}",

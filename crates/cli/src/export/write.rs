@@ -1,0 +1,253 @@
+//! Writing an export: one streaming pass over the stored entries.
+//!
+//! The tree is the one of the latest signed checkpoint, size N. Each stored
+//! envelope with index below N is hashed (`leaf_hash` of the bytes as
+//! stored) into a [`TreeEdge`], which hands out every full hash tile as it
+//! completes; the partial tiles are written at the end. Envelopes go into
+//! entry bundles of 256 as they arrive, bodies into `bodies.ndjson`. Memory
+//! is one bundle, the tree's right edge and a write buffer, whatever N.
+//!
+//! Nothing is verified here and nothing is repaired: an edited row makes
+//! tiles that do not match the signed root, which is what `verify-export`
+//! (or any C2SP client) is for.
+//!
+//! A missing row (a deleted entry, or a log that lost its tail) ends the
+//! export's entries: bundles must hold consecutive entries, so the export
+//! stops at the first missing index g. It then holds entries 0..g, their
+//! bundles and the hash tiles of the tree of size g (full tiles, plus the
+//! partial tiles of size g), next to the checkpoint that signs N: a
+//! verifier reports the truncation at g (`gap.truncated`) and the tiles the
+//! signed tree lacks. The summary says `complete: false` and
+//! `missing_from: g`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+
+use evident_core::checkpoint::Checkpoint;
+use evident_core::hash::leaf_hash;
+use evident_core::note::parse_note;
+use evident_core::tile::{TILE_WIDTH, TileId, encode_bundle};
+use evident_core::{ErrorCode, Hash};
+use evident_store::edge::TreeEdge;
+use evident_store::{LogInfo, Opened, Store};
+use indicatif::ProgressBar;
+
+use super::bodies;
+use super::layout::{BODIES, CHECKPOINT, KEYS, Staging};
+use crate::common::CmdError;
+
+const W: usize = TILE_WIDTH as usize;
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// The log's origin.
+    pub(crate) origin: String,
+    /// Size of the exported checkpoint.
+    pub(crate) size: u64,
+    /// Its signed root.
+    pub(crate) root: Hash,
+    /// Entries exported (the size, unless rows are missing).
+    pub(crate) entries: u64,
+    /// First missing index, when rows are missing.
+    pub(crate) missing_from: Option<u64>,
+    /// Hash tiles written.
+    pub(crate) tiles: u64,
+    /// Entry bundles written.
+    pub(crate) bundles: u64,
+    /// Bodies written.
+    pub(crate) bodies: u64,
+    /// Verifier keys written.
+    pub(crate) keys: u64,
+    /// Whether the tree of the exported entries has the signed root (an
+    /// early hint only; `verify-export` is the check); `None` when entries
+    /// are missing.
+    pub(crate) root_matches: Option<bool>,
+}
+
+fn write_err(what: &str, e: &std::io::Error) -> CmdError {
+    CmdError::new("io.write_failed", format!("{what}: {e}"))
+}
+
+/// Streaming state of one export.
+struct Exporter<'s> {
+    staging: &'s mut Staging,
+    edge: TreeEdge,
+    /// Envelopes of the bundle being filled; buffers are reused.
+    bundle: Vec<Vec<u8>>,
+    filled: usize,
+    bodies: BufWriter<File>,
+    line: Vec<u8>,
+    next: u64,
+    out: Written,
+}
+
+impl Exporter<'_> {
+    fn entry(&mut self, index: u64, envelope: &[u8], salt: Option<&[u8]>, body: Option<&[u8]>) {
+        self.edge.append(leaf_hash(envelope));
+        if self.bundle.len() == self.filled {
+            self.bundle.push(Vec::new());
+        }
+        let buf = &mut self.bundle[self.filled];
+        buf.clear();
+        buf.extend_from_slice(envelope);
+        self.filled += 1;
+        // Half a body (a salt without body or the reverse) cannot be
+        // checked by anyone; like a redacted one it is not exported.
+        if let (Some(salt), Some(body)) = (salt, body) {
+            self.line.clear();
+            bodies::write_line(&mut self.line, index, salt, body);
+            self.out.bodies += 1;
+        }
+        self.next = index + 1;
+    }
+
+    /// Writes the pending body line; kept apart from [`Exporter::entry`] so
+    /// that an I/O error surfaces where errors can be returned.
+    fn flush_line(&mut self) -> Result<(), CmdError> {
+        if !self.line.is_empty() {
+            self.bodies
+                .write_all(&self.line)
+                .map_err(|e| write_err(BODIES, &e))?;
+            self.line.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the bundle being filled (full, or the last partial one) and
+    /// the hash tiles completed so far.
+    fn flush_bundle(&mut self) -> Result<(), CmdError> {
+        if self.filled > 0 {
+            let first = self.next - self.filled as u64;
+            let refs: Vec<&[u8]> = self.bundle[..self.filled]
+                .iter()
+                .map(Vec::as_slice)
+                .collect();
+            let data = encode_bundle(&refs).map_err(|e| {
+                CmdError::new(e.code(), format!("entries {first}..{}: {e}", self.next - 1))
+            })?;
+            let id = TileId::entries(
+                first / W as u64,
+                u16::try_from(self.filled).expect("at most 256"),
+            );
+            self.staging.write(&id.path(), &data)?;
+            self.out.bundles += 1;
+            self.filled = 0;
+        }
+        for (id, data) in self.edge.take_full_tiles() {
+            self.staging.write(&id.path(), &data)?;
+            self.out.tiles += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Writes the export of `log` into `staging`.
+pub(crate) fn export_log(
+    opened: &mut Opened,
+    log: &LogInfo,
+    staging: &mut Staging,
+    bar: &ProgressBar,
+) -> Result<Written, CmdError> {
+    let stored = opened.store.latest_checkpoint(log.id)?.ok_or_else(|| {
+        CmdError::new(
+            "export.no_checkpoint",
+            format!(
+                "{} has no signed checkpoint yet: nothing to export",
+                log.path()
+            ),
+        )
+    })?;
+    let cp = parse_stored(&stored.note)?;
+    let keys = opened.store.keys()?;
+
+    staging.write(CHECKPOINT, stored.note.as_bytes())?;
+    let mut key_lines = String::new();
+    for k in &keys {
+        key_lines.push_str(&k.vkey);
+        key_lines.push('\n');
+    }
+    staging.write(KEYS, key_lines.as_bytes())?;
+
+    let bodies_path = staging.path(BODIES);
+    let bodies_file = File::create(&bodies_path).map_err(|e| write_err(BODIES, &e))?;
+    let n = cp.size;
+    bar.set_length(n);
+    let mut x = Exporter {
+        staging,
+        edge: TreeEdge::new(),
+        bundle: Vec::with_capacity(W),
+        filled: 0,
+        bodies: BufWriter::with_capacity(1 << 20, bodies_file),
+        line: Vec::new(),
+        next: 0,
+        out: Written {
+            origin: cp.origin.clone(),
+            size: n,
+            root: cp.root,
+            entries: 0,
+            missing_from: None,
+            tiles: 0,
+            bundles: 0,
+            bodies: 0,
+            keys: keys.len() as u64,
+            root_matches: None,
+        },
+    };
+
+    let mut failed: Option<CmdError> = None;
+    if n > 0 {
+        opened.store.scan_entries(log.id, 0, &mut |e| {
+            if e.index >= n || e.index != x.next {
+                // Past the checkpoint, or a missing row: stop here.
+                return Ok(false);
+            }
+            x.entry(e.index, e.envelope, e.salt, e.body);
+            let step = x.flush_line().and_then(|()| {
+                if x.filled == W {
+                    x.flush_bundle()?;
+                    bar.set_position(x.next);
+                }
+                Ok(())
+            });
+            match step {
+                Ok(()) => Ok(true),
+                Err(err) => {
+                    failed = Some(err);
+                    Ok(false)
+                }
+            }
+        })?;
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    x.flush_bundle()?;
+    for (id, data) in x.edge.partial_tiles() {
+        x.staging.write(&id.path(), &data)?;
+        x.out.tiles += 1;
+    }
+    x.bodies.flush().map_err(|e| write_err(BODIES, &e))?;
+    bar.set_position(x.next);
+
+    x.out.entries = x.next;
+    if x.next < n {
+        x.out.missing_from = Some(x.next);
+    } else {
+        x.out.root_matches = Some(x.edge.root() == cp.root);
+    }
+    Ok(x.out)
+}
+
+/// Parses the stored latest checkpoint (not verified: it is exported as it
+/// is, and checked by whoever reads the export).
+fn parse_stored(note: &str) -> Result<Checkpoint, CmdError> {
+    let corrupt = |code: &str, e: &dyn std::fmt::Display| {
+        CmdError::new(
+            code,
+            format!("the latest stored checkpoint cannot be read: {e}"),
+        )
+    };
+    let (text, _) = parse_note(note.as_bytes()).map_err(|e| corrupt(e.code(), &e))?;
+    Checkpoint::parse(&text).map_err(|e| corrupt(e.code(), &e))
+}
