@@ -571,9 +571,13 @@ impl LogVerifier {
                     blame,
                     Reason::CheckpointRootMismatch,
                     format!(
-                        "recomputed root {root} of the first {} entries differs from the signed root {}; \
-                         entries up to {blame} match an earlier checkpoint",
-                        cp.size, cp.root
+                        "recomputed root {root} of the first {} entries differs from the signed root {}; {}",
+                        cp.size,
+                        cp.root,
+                        match self.verified_size {
+                            Some(n) => format!("the first {n} entries match an earlier checkpoint"),
+                            None => "no earlier checkpoint matched".to_owned(),
+                        }
                     ),
                 );
                 v.checkpoint_size = Some(cp.size);
