@@ -5,21 +5,42 @@
 //! database and let [`store_conformance_tests!`](crate::store_conformance_tests)
 //! generate one `#[test]` per case, so a failure names the case:
 //!
-//! ```ignore
-//! struct Sqlite { _dir: tempfile::TempDir, path: std::path::PathBuf }
+//! ```no_run
+//! use evident_store::conformance::{Harness, sqlite_execute};
+//! use evident_store::sqlite::SqliteStore;
+//! use evident_store::{Store, StoreError};
 //!
-//! impl evident_store::conformance::Harness for Sqlite {
+//! /// One database file per case.
+//! struct Sqlite {
+//!     _dir: tempfile::TempDir,
+//!     path: std::path::PathBuf,
+//! }
+//!
+//! impl Sqlite {
+//!     fn new() -> Self {
+//!         let dir = tempfile::tempdir().expect("a temporary directory");
+//!         let path = dir.path().join("evident.db");
+//!         Sqlite { _dir: dir, path }
+//!     }
+//! }
+//!
+//! impl Harness for Sqlite {
 //!     fn connect(&mut self) -> Box<dyn Store> {
-//!         Box::new(SqliteStore::open(&self.path, true).expect("open"))
+//!         Box::new(SqliteStore::open(&self.path, true).expect("open the database"))
 //!     }
 //!     fn raw_sql(&mut self, sql: &str) -> Result<(), StoreError> {
-//!         let store = SqliteStore::open(&self.path, false)?;
-//!         evident_store::conformance::sqlite_execute(&store, sql)
+//!         sqlite_execute(&SqliteStore::open(&self.path, false)?, sql)
 //!     }
 //! }
 //!
 //! evident_store::store_conformance_tests!(Sqlite::new());
+//! # fn main() {}
 //! ```
+//!
+//! PostgreSQL's harness does the same with a new database per case
+//! (`CREATE DATABASE` on a throwaway server, dropped with the harness),
+//! `connect` opening a new client to it, and `raw_sql` running the
+//! statement on a client of its own with the backend's error mapping.
 //!
 //! What a backend is held to, beyond the trait's documentation:
 //!
@@ -93,11 +114,8 @@ pub fn sqlite_execute(store: &crate::sqlite::SqliteStore, sql: &str) -> Result<(
 }
 
 /// Generates one `#[test]` per conformance case, each on a fresh harness
-/// made by evaluating `$harness`.
-///
-/// ```ignore
-/// evident_store::store_conformance_tests!(Sqlite::new());
-/// ```
+/// made by evaluating `$harness` (see the [module docs](crate::conformance)
+/// for a complete harness).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($harness:expr) => {
@@ -1612,9 +1630,11 @@ pub fn sequencer_two_connections_alternate(h: &mut dyn Harness) {
 /// one log at once: no index is used twice or skipped, a request id raced
 /// by every thread is stored once, and the log verifies.
 pub fn sequencer_concurrent_writers_share_one_log(h: &mut dyn Harness) {
+    // 4 × 8 × (20 + 1) = 672 entries: the writers race across two tile
+    // boundaries, so each reloads partial tiles written by the others.
     const THREADS: usize = 4;
     const BATCHES: usize = 8;
-    const PER_BATCH: usize = 5;
+    const PER_BATCH: usize = 20;
     let mut store = ready(h);
     let log = new_log(&mut *store, "acme", "audit");
     let stores: Vec<Box<dyn Store>> = (0..THREADS).map(|_| h.connect()).collect();
