@@ -97,8 +97,11 @@ pub trait Harness {
     /// Runs `sql` on a connection of its own, outside any transaction of
     /// the stores (they have none open when this is called), with errors
     /// mapped as the backend maps them for [`Store`] calls. Only the
-    /// append-only case uses it, with plain SQL both backends accept:
-    /// `UPDATE entries SET body = NULL`, `DELETE FROM checkpoints`, …
+    /// append-only case uses it, with plain SQL both backends accept
+    /// (`UPDATE entries SET body = NULL`, `DELETE FROM checkpoints`, …)
+    /// on the schema's shared names: `entries (idx, salt, body,
+    /// request_id)`, `checkpoints (seq, size, note)`, `keys (id, vkey)`
+    /// and `tiles (level, width)`.
     fn raw_sql(&mut self, sql: &str) -> Result<()>;
 }
 
