@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use evident_core::checkpoint::Checkpoint;
 use evident_core::entry::{Body, Envelope};
-use evident_core::merkle::{consistency_proof, inclusion_proof};
+use evident_core::merkle::{consistency_proof, inclusion_proof, verify_inclusion};
 use evident_core::note::Verifiers;
 use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
 use evident_core::tile::{TileError, TileId, TileKind, TileNodes, TileReader};
@@ -131,7 +131,9 @@ pub fn entry(store: &mut dyn Store, log: &LogInfo, index: u64) -> Result<Option<
 
 /// A receipt for entry `index`: its envelope, body and salt (unless
 /// `with_body` is false), the latest signed checkpoint and the inclusion
-/// proof to it, computed from stored tiles.
+/// proof to it, computed from stored tiles and checked against the
+/// checkpoint's root before it is handed out (`store.corrupt` if stored
+/// tiles or the entry no longer prove it).
 pub fn receipt(
     store: &mut dyn Store,
     log: &LogInfo,
@@ -169,6 +171,17 @@ pub fn receipt(
     let tiles = StoreTiles::new(store, log);
     let nodes = TileNodes::new(&tiles, cp.size);
     let proof = inclusion_proof(index, cp.size, &nodes)?;
+    // Hash tiles are derived data without append-only triggers, and
+    // neither appends nor `verify_log` read the full ones: check the proof
+    // against the signed root here, so that a damaged tile or row is an
+    // error now rather than a receipt that fails in the client's hands.
+    verify_inclusion(&leaf_hash, index, cp.size, &proof, &cp.root).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "entry {index} is not proven by the latest checkpoint (size {}) from stored data: {e}; \
+             the stored hash tiles or the entry were altered",
+            cp.size
+        ))
+    })?;
     Ok(Receipt {
         format: RECEIPT_FORMAT.to_owned(),
         index,
