@@ -243,3 +243,50 @@ fn a_failed_batch_leaves_the_log_and_the_cache_unchanged() {
     fill(&mut s, &log, &mut seq, 10, 10, 10);
     assert!(report(&mut s, &log).valid);
 }
+
+/// Large batches are sealed on a second thread while the first inserts:
+/// the outcome is the same as for small ones.
+#[test]
+fn large_batches_with_repeats_and_a_late_failure() {
+    let (mut s, log) = store();
+    let mut seq = Sequencer::new(signer());
+    let first: Vec<EntryDraft> = (0..100).map(|i| draft(i, true)).collect();
+    seq.append(&mut s, &log, &first).unwrap();
+    // 10,000 drafts: ids 50..99 are stored already, 9000..9099 repeat
+    // 8000..8099 of this batch.
+    let mut drafts: Vec<EntryDraft> = (50..10_050).map(|i| draft(i, true)).collect();
+    for k in 0..100 {
+        drafts[9_000 + k] = draft(8_000 + 50 + k, true);
+    }
+    let out = seq.append(&mut s, &log, &drafts).unwrap();
+    assert_eq!(out.entries.len(), 10_000);
+    assert_eq!(out.appended(), 10_000 - 50 - 100);
+    for (k, e) in out.entries.iter().enumerate() {
+        if k < 50 {
+            assert!(e.duplicate && e.index == 50 + k as u64, "{k}: {e:?}");
+        } else if (9_000..9_100).contains(&k) {
+            let orig = &out.entries[8_000 + k - 9_000];
+            assert!(e.duplicate && !orig.duplicate);
+            assert_eq!((e.index, e.leaf_hash), (orig.index, orig.leaf_hash));
+        } else {
+            let skipped = if k >= 9_100 { 150 } else { 50 };
+            assert!(!e.duplicate);
+            assert_eq!(e.index, 100 + (k - skipped) as u64, "{k}");
+        }
+    }
+    assert_eq!(out.size, 100 + 9_850);
+    let r = report(&mut s, &log);
+    assert!(r.valid, "{r:?}");
+
+    // A draft that cannot be sealed late in a large batch: nothing of the
+    // batch is stored and the next batch continues from the log's head.
+    let mut drafts: Vec<EntryDraft> = (20_000..29_000).map(|i| draft(i, true)).collect();
+    drafts[8_500] = parse_entry(br#"{"kind":"a","parent":999999}"#, &Limits::default()).unwrap();
+    assert!(seq.append(&mut s, &log, &drafts).is_err());
+    assert_eq!(s.entry_count(log.id).unwrap(), 9_950);
+    drafts[8_500] = draft(1, false);
+    let out = seq.append(&mut s, &log, &drafts).unwrap();
+    assert_eq!(out.entries[0].index, 9_950);
+    assert_eq!(out.size, 9_950 + 9_000);
+    assert!(report(&mut s, &log).valid);
+}
