@@ -596,6 +596,44 @@ fn latest_checkpoint(conn: &Connection, log: LogId) -> Result<Option<StoredCheck
     row.map(checkpoint).transpose()
 }
 
+/// Rows per multi-row INSERT: one statement step for many rows.
+const INSERT_ROWS: usize = 32;
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body, request_id) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?)");
+    }
+    sql
+}
+
+fn bind_entries(
+    stmt: &mut rusqlite::Statement<'_>,
+    log: LogId,
+    rows: &[NewEntry<'_>],
+) -> Result<()> {
+    for (r, e) in rows.iter().enumerate() {
+        let at = r * 7;
+        stmt.raw_bind_parameter(at + 1, log).map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 2, to_i64(e.index))
+            .map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 3, &e.leaf_hash.0[..])
+            .map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 4, e.envelope)
+            .map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 5, e.salt).map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 6, e.body).map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 7, e.request_id)
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
 struct SqliteAppend<'c> {
     tx: rusqlite::Transaction<'c>,
     log: LogId,
@@ -662,24 +700,21 @@ impl AppendTxn for SqliteAppend<'_> {
     }
 
     fn insert_entries(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body, request_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(map_err)?;
-        for e in entries {
-            stmt.execute(params![
-                self.log,
-                to_i64(e.index),
-                &e.leaf_hash.0[..],
-                e.envelope,
-                e.salt,
-                e.body,
-                e.request_id
-            ])
-            .map_err(map_err)?;
+        let mut chunks = entries.chunks_exact(INSERT_ROWS);
+        if chunks.len() > 0 {
+            let mut stmt = self
+                .tx
+                .prepare_cached(&insert_sql(INSERT_ROWS))
+                .map_err(map_err)?;
+            for chunk in &mut chunks {
+                bind_entries(&mut stmt, self.log, chunk)?;
+                stmt.raw_execute().map_err(map_err)?;
+            }
+        }
+        let mut stmt = self.tx.prepare_cached(&insert_sql(1)).map_err(map_err)?;
+        for e in chunks.remainder() {
+            bind_entries(&mut stmt, self.log, std::slice::from_ref(e))?;
+            stmt.raw_execute().map_err(map_err)?;
         }
         Ok(())
     }
