@@ -290,3 +290,47 @@ fn large_batches_with_repeats_and_a_late_failure() {
     assert_eq!(out.size, 9_950 + 9_000);
     assert!(report(&mut s, &log).valid);
 }
+
+/// Request ids are matched exactly, whatever characters they hold
+/// (including NUL, which SQLite's JSON functions would cut at).
+#[test]
+fn request_ids_with_any_characters_are_found() {
+    let (mut s, log) = store();
+    let mut seq = Sequencer::new(signer());
+    let ids = [
+        "a\u{0}b",
+        "a",
+        "\u{1}\u{1f}",
+        "\u{1F600}",
+        "quote\"back\\slash/",
+        "\u{2028}\u{2029}",
+        "A",
+        " a",
+        "a ",
+        "\u{e9}",
+        "e\u{301}",
+        "[\"a\"]",
+    ];
+    let with_id = |id: &str| {
+        let line = serde_json::json!({"kind": "k", "request_id": id}).to_string();
+        parse_entry(line.as_bytes(), &Limits::default()).unwrap()
+    };
+    let first: Vec<EntryDraft> = ids.iter().map(|id| with_id(id)).collect();
+    let out = seq.append(&mut s, &log, &first).unwrap();
+    assert_eq!(out.appended(), ids.len());
+    // Again, in reverse, with near misses in between.
+    let mut again: Vec<EntryDraft> = ids.iter().rev().map(|id| with_id(id)).collect();
+    again.push(with_id("a\u{0}c"));
+    again.push(with_id("a\u{0}"));
+    again.push(with_id("b"));
+    let out = seq.append(&mut s, &log, &again).unwrap();
+    for (k, e) in out.entries.iter().enumerate() {
+        if k < ids.len() {
+            assert!(e.duplicate, "{k}");
+            assert_eq!(e.index, (ids.len() - 1 - k) as u64);
+        } else {
+            assert!(!e.duplicate, "{k}");
+        }
+    }
+    assert_eq!(out.size, ids.len() as u64 + 3);
+}
