@@ -2,6 +2,8 @@
 //! proofs. They read what is stored and let `evident-core` judge it.
 
 use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::mpsc;
 
 use evident_core::checkpoint::Checkpoint;
 use evident_core::entry::{Body, Envelope};
@@ -14,14 +16,24 @@ use evident_core::{ErrorCode, Hash};
 
 use crate::backend::{Store, tile_prefix};
 use crate::error::{Result, StoreError};
-use crate::model::{LogInfo, StoredCheckpoint, StoredEntry};
+use crate::model::{EntryRef, LogInfo, StoredCheckpoint, StoredEntry};
 
 /// Progress callback: `(rows done, rows expected)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
+/// Rows per chunk handed from the reading thread to the verifying one.
+const CHUNK_ROWS: usize = 4096;
+
 /// Verifies a whole log as stored, in one streaming pass. Every checkpoint
 /// is checked against `verifiers` (the data directory's keys, or keys the
 /// caller trusts instead).
+///
+/// Reading and verifying run on two threads: this one scans rows into
+/// chunks of [`CHUNK_ROWS`], a second feeds them to the verifier, and
+/// emptied chunks come back to be refilled. Memory is a few chunks plus the
+/// verifier's own state, whatever the log's size. The progress total is
+/// the size the latest checkpoint claims (counting rows would cost a scan
+/// of its own).
 pub fn verify_log(
     store: &mut dyn Store,
     log: &LogInfo,
@@ -29,36 +41,117 @@ pub fn verify_log(
     progress: Progress<'_>,
 ) -> Result<Report> {
     let checkpoints = store.checkpoints(log.id)?;
-    let total = store.entry_count(log.id)?;
+    let total = checkpoints.last().map_or(0, |c| c.size);
     let mut v = LogVerifier::new(&log.origin, verifiers);
     if let Some(last) = checkpoints.last() {
         v.set_claimed_size(last.size);
     }
     v.add_checkpoints(checkpoints.iter().map(|c| c.note.as_bytes()));
     drop(checkpoints);
-    let mut done = 0u64;
     progress(0, total);
-    store.scan_entries(log.id, 0, &mut |e| {
-        let body = match (e.salt, e.body) {
-            (Some(salt), Some(body)) => BodyRow::Present { salt, body },
-            // Half a body is as absent as none: the digest cannot be
-            // recomputed, and no redaction leaves one half.
-            _ => BodyRow::Absent,
-        };
-        v.push(EntryRow {
-            index: e.index,
-            envelope: e.envelope,
-            stored_leaf_hash: e.leaf_hash,
-            body,
+
+    let (full_tx, full_rx) = mpsc::sync_channel::<RowChunk>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<RowChunk>();
+    std::thread::scope(|scope| {
+        let verifier = scope.spawn(move || {
+            for chunk in full_rx {
+                chunk.feed(&mut v);
+                // The reader may have finished; then the chunk is dropped.
+                let _ = empty_tx.send(chunk.cleared());
+            }
+            v
         });
-        done += 1;
-        if done.is_multiple_of(4096) {
-            progress(done, total);
+        let mut done = 0u64;
+        let mut chunk = RowChunk::default();
+        let scanned = store.scan_entries(log.id, 0, &mut |e| {
+            chunk.push(&e);
+            if chunk.rows.len() == CHUNK_ROWS {
+                let next = empty_rx.try_recv().unwrap_or_default();
+                if full_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                    // The verifier thread is gone (it panicked): stop
+                    // reading; joining it below reports the panic.
+                    return Ok(false);
+                }
+                done += CHUNK_ROWS as u64;
+                progress(done, total);
+            }
+            Ok(true)
+        });
+        done += chunk.rows.len() as u64;
+        if scanned.is_ok() && !chunk.rows.is_empty() {
+            let _ = full_tx.send(chunk);
         }
-        Ok(true)
-    })?;
-    progress(done, total);
-    Ok(v.finish())
+        drop(full_tx);
+        let v = verifier
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        scanned?;
+        progress(done, total);
+        Ok(v.finish())
+    })
+}
+
+/// Rows copied out of the store's row buffers, to verify on another thread.
+#[derive(Debug, Default)]
+struct RowChunk {
+    bytes: Vec<u8>,
+    rows: Vec<ChunkRow>,
+}
+
+/// One row of a [`RowChunk`]: byte ranges into its buffer.
+#[derive(Debug)]
+struct ChunkRow {
+    index: u64,
+    leaf_hash: Option<Hash>,
+    envelope: Range<usize>,
+    salt: Option<Range<usize>>,
+    body: Option<Range<usize>>,
+}
+
+impl RowChunk {
+    fn put(&mut self, b: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        start..self.bytes.len()
+    }
+
+    fn push(&mut self, e: &EntryRef<'_>) {
+        let row = ChunkRow {
+            index: e.index,
+            leaf_hash: e.leaf_hash,
+            envelope: self.put(e.envelope),
+            salt: e.salt.map(|b| self.put(b)),
+            body: e.body.map(|b| self.put(b)),
+        };
+        self.rows.push(row);
+    }
+
+    fn feed(&self, v: &mut LogVerifier) {
+        let at = |r: &Range<usize>| &self.bytes[r.clone()];
+        for r in &self.rows {
+            let body = match (&r.salt, &r.body) {
+                (Some(salt), Some(body)) => BodyRow::Present {
+                    salt: at(salt),
+                    body: at(body),
+                },
+                // Half a body is as absent as none: the digest cannot be
+                // recomputed, and no redaction leaves one half.
+                _ => BodyRow::Absent,
+            };
+            v.push(EntryRow {
+                index: r.index,
+                envelope: at(&r.envelope),
+                stored_leaf_hash: r.leaf_hash,
+                body,
+            });
+        }
+    }
+
+    fn cleared(mut self) -> Self {
+        self.bytes.clear();
+        self.rows.clear();
+        self
+    }
 }
 
 /// Reads hash tiles from a store, for proofs computed from tiles alone.

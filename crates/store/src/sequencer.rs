@@ -15,10 +15,13 @@
 //! its own head is refused rather than extended.
 
 use std::collections::HashMap;
+use std::sync::mpsc;
 
 use evident_core::Hash;
 use evident_core::checkpoint::{Checkpoint, sign_checkpoint};
-use evident_core::entry::{EntryDraft, EnvelopeView, SALT_SIZE, format_ts, genesis_prev, parse_ts};
+use evident_core::entry::{
+    EntryDraft, EntryError, EnvelopeView, SALT_SIZE, SealedEntry, format_ts, genesis_prev, parse_ts,
+};
 use evident_core::note::NoteSigner;
 
 use crate::backend::Store;
@@ -142,90 +145,108 @@ impl Sequencer {
         } else {
             tx.lookup_request_ids(&ids)?
         };
-        let mut existing = HashMap::new();
+        let mut stored = HashMap::new();
         for (id, e) in ids.iter().zip(found) {
             if let Some(e) = e {
                 let ts = EnvelopeView::parse(&e.envelope)
                     .map(|v| v.ts.into_owned())
                     .unwrap_or_default();
-                existing.insert(*id, (e.index, e.leaf_hash, ts));
+                stored.insert(*id, (e.index, e.leaf_hash, ts));
             }
         }
+
+        // What becomes of each draft: the k-th new entry, a copy of the
+        // k-th new entry (its request id came earlier in the batch), or an
+        // entry already stored.
+        let mut slots = Vec::with_capacity(drafts.len());
+        let mut fresh: Vec<&EntryDraft> = Vec::with_capacity(drafts.len());
+        let mut in_batch: HashMap<&str, usize> = HashMap::new();
+        for d in drafts {
+            let slot = match d.request_id() {
+                Some(id) if stored.contains_key(id) => Slot::Stored(id),
+                Some(id) if in_batch.contains_key(id) => Slot::Repeat(in_batch[id]),
+                id => {
+                    if let Some(id) = id {
+                        in_batch.insert(id, fresh.len());
+                    }
+                    fresh.push(d);
+                    Slot::New(fresh.len() - 1)
+                }
+            };
+            slots.push(slot);
+        }
+        drop(in_batch);
 
         let now = (self.clock)();
         let clock_clamped = now < state.last_ts;
         let ts_micros = now.max(state.last_ts);
         let ts = format_ts(ts_micros);
 
-        let fresh = drafts
-            .iter()
-            .filter(|d| d.request_id().is_none_or(|id| !existing.contains_key(id)))
-            .count();
-        let mut salts = vec![0u8; fresh * SALT_SIZE];
-        getrandom::fill(&mut salts)
-            .map_err(|e| StoreError::Signing(format!("no randomness for salts: {e}")))?;
-
-        let mut results = Vec::with_capacity(drafts.len());
-        let mut sealed = Vec::with_capacity(fresh);
-        let mut salt_chunks = salts.chunks_exact(SALT_SIZE);
-        for d in drafts {
-            if let Some(id) = d.request_id()
-                && let Some((index, leaf_hash, ts)) = existing.get(id)
-            {
-                results.push(Appended {
-                    index: *index,
-                    leaf_hash: *leaf_hash,
-                    ts: ts.clone(),
-                    duplicate: true,
-                });
-                continue;
-            }
-            let salt: &[u8; SALT_SIZE] = salt_chunks
-                .next()
-                .and_then(|s| s.try_into().ok())
-                .expect("one salt per fresh entry");
-            let index = state.edge.size();
-            let entry = d.seal(&log.origin, index, &ts, state.prev, salt)?;
-            state.edge.append(entry.leaf_hash);
-            state.prev = entry.leaf_hash;
-            if let Some(id) = d.request_id() {
-                existing.insert(id, (index, entry.leaf_hash, ts.clone()));
-            }
-            results.push(Appended {
-                index,
-                leaf_hash: entry.leaf_hash,
-                ts: ts.clone(),
-                duplicate: false,
-            });
-            sealed.push((entry, *salt, d));
-        }
-
-        let size = state.edge.size();
-        if sealed.is_empty() {
+        if fresh.is_empty() {
             // Nothing new: roll back (drop) and keep the cache as it was.
             drop(tx);
+            let entries = slots
+                .iter()
+                .map(|slot| match slot {
+                    Slot::Stored(id) => {
+                        let (index, leaf_hash, ts) = &stored[id];
+                        Appended {
+                            index: *index,
+                            leaf_hash: *leaf_hash,
+                            ts: ts.clone(),
+                            duplicate: true,
+                        }
+                    }
+                    Slot::New(_) | Slot::Repeat(_) => unreachable!("no new entries"),
+                })
+                .collect();
+            let size = state.edge.size();
             self.logs.insert(log.id, state);
             return Ok(BatchOutcome {
-                entries: results,
+                entries,
                 size,
                 checkpoint: None,
                 clock_clamped,
             });
         }
-        state.last_ts = ts_micros;
 
-        let rows: Vec<NewEntry<'_>> = sealed
+        let mut salts = vec![0u8; fresh.len() * SALT_SIZE];
+        getrandom::fill(&mut salts)
+            .map_err(|e| StoreError::Signing(format!("no randomness for salts: {e}")))?;
+        let first = state.edge.size();
+        let leaves = seal_and_insert(
+            &mut *tx,
+            &mut state,
+            &Sealing {
+                origin: &log.origin,
+                first,
+                ts: &ts,
+                drafts: &fresh,
+                salts: &salts,
+            },
+        )?;
+        let size = state.edge.size();
+        state.last_ts = ts_micros;
+        let entries = slots
             .iter()
-            .map(|(e, salt, d)| NewEntry {
-                index: e.envelope.index,
-                envelope: &e.envelope_bytes,
-                leaf_hash: &e.leaf_hash,
-                salt,
-                body: &d.body_bytes,
-                request_id: d.request_id(),
+            .map(|slot| match slot {
+                Slot::New(k) | Slot::Repeat(k) => Appended {
+                    index: first + *k as u64,
+                    leaf_hash: leaves[*k],
+                    ts: ts.clone(),
+                    duplicate: matches!(slot, Slot::Repeat(_)),
+                },
+                Slot::Stored(id) => {
+                    let (index, leaf_hash, ts) = &stored[id];
+                    Appended {
+                        index: *index,
+                        leaf_hash: *leaf_hash,
+                        ts: ts.clone(),
+                        duplicate: true,
+                    }
+                }
             })
             .collect();
-        tx.insert_entries(&rows)?;
 
         let tiles = state.edge.take_tiles()?;
         let new_tiles: Vec<NewTile<'_>> = tiles
@@ -249,12 +270,130 @@ impl Sequencer {
 
         self.logs.insert(log.id, state);
         Ok(BatchOutcome {
-            entries: results,
+            entries,
             size,
             checkpoint: Some(note),
             clock_clamped,
         })
     }
+}
+
+/// What one draft of a batch becomes.
+enum Slot<'a> {
+    /// The k-th new entry of the batch.
+    New(usize),
+    /// A repeat of the k-th new entry's request id.
+    Repeat(usize),
+    /// A request id already in the log.
+    Stored(&'a str),
+}
+
+/// New entries to seal, all at one time, from index `first` on.
+struct Sealing<'a> {
+    origin: &'a str,
+    first: u64,
+    ts: &'a str,
+    drafts: &'a [&'a EntryDraft],
+    /// One salt per draft, [`SALT_SIZE`] bytes each.
+    salts: &'a [u8],
+}
+
+/// Entries sealed and inserted together.
+const SEAL_CHUNK: usize = 1024;
+
+/// Batches at least this large are sealed on a second thread while the
+/// first inserts.
+const PARALLEL_SEAL: usize = 4 * SEAL_CHUNK;
+
+impl Sealing<'_> {
+    fn salt(&self, k: usize) -> &[u8; SALT_SIZE] {
+        self.salts[k * SALT_SIZE..(k + 1) * SALT_SIZE]
+            .try_into()
+            .expect("one salt per draft")
+    }
+
+    /// Seals drafts `range` after the leaf `prev`.
+    fn seal(
+        &self,
+        range: std::ops::Range<usize>,
+        mut prev: Hash,
+    ) -> std::result::Result<Vec<SealedEntry>, EntryError> {
+        let mut out = Vec::with_capacity(range.len());
+        for k in range {
+            let e = self.drafts[k].seal(
+                self.origin,
+                self.first + k as u64,
+                self.ts,
+                prev,
+                self.salt(k),
+            )?;
+            prev = e.leaf_hash;
+            out.push(e);
+        }
+        Ok(out)
+    }
+}
+
+/// Seals the new entries in order, inserts them and extends the tree;
+/// returns their leaf hashes. Sealing (encoding and hashing) runs on a
+/// second thread for large batches, one chunk ahead of the inserts.
+fn seal_and_insert(
+    tx: &mut dyn crate::AppendTxn,
+    state: &mut LogState,
+    job: &Sealing<'_>,
+) -> Result<Vec<Hash>> {
+    let n = job.drafts.len();
+    let mut leaves = Vec::with_capacity(n);
+    let mut insert = |sealed: Vec<SealedEntry>, state: &mut LogState| -> Result<()> {
+        let at = leaves.len();
+        let rows: Vec<NewEntry<'_>> = sealed
+            .iter()
+            .enumerate()
+            .map(|(j, e)| NewEntry {
+                index: e.envelope.index,
+                envelope: &e.envelope_bytes,
+                leaf_hash: &e.leaf_hash,
+                salt: job.salt(at + j),
+                body: &job.drafts[at + j].body_bytes,
+                request_id: job.drafts[at + j].request_id(),
+            })
+            .collect();
+        tx.insert_entries(&rows)?;
+        for e in &sealed {
+            state.edge.append(e.leaf_hash);
+            leaves.push(e.leaf_hash);
+        }
+        state.prev = *leaves.last().expect("at least one entry");
+        Ok(())
+    };
+    if n < PARALLEL_SEAL {
+        let sealed = job.seal(0..n, state.prev)?;
+        insert(sealed, state)?;
+        return Ok(leaves);
+    }
+    let prev = state.prev;
+    std::thread::scope(|scope| {
+        let (chunks, sealed_rx) = mpsc::sync_channel(2);
+        scope.spawn(move || {
+            let mut prev = prev;
+            for start in (0..n).step_by(SEAL_CHUNK) {
+                let chunk = job.seal(start..n.min(start + SEAL_CHUNK), prev);
+                if let Ok(c) = &chunk {
+                    prev = c.last().map_or(prev, |e| e.leaf_hash);
+                }
+                let stop = chunk.is_err();
+                // The receiver is gone when inserting failed.
+                if chunks.send(chunk).is_err() || stop {
+                    return;
+                }
+            }
+        });
+        for chunk in sealed_rx {
+            insert(chunk?, state)?;
+        }
+        Ok::<(), StoreError>(())
+    })?;
+    Ok(leaves)
 }
 
 /// Rebuilds a log's state from the database and checks it against the
