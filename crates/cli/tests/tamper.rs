@@ -698,7 +698,6 @@ fn append_after_rollback_is_refused() {
 /// sequencer should refuse: the head it would extend is not signed by the
 /// log's key.
 #[test]
-#[ignore = "sequencer bug: reads the head from the checkpoints.root column and never opens the signed note, so it extends a log whose latest checkpoint is forged"]
 fn append_after_resigned_checkpoint_is_refused() {
     let ledger = Ledger::new();
     let db = ledger.db();
@@ -716,7 +715,6 @@ fn append_after_resigned_checkpoint_is_refused() {
 /// the rewritten entries with the log's own key; once the attacker deletes
 /// the genuine checkpoint of 100, `evident verify` calls the log valid.
 #[test]
-#[ignore = "sequencer bug: trusts the checkpoints.root column over the signed note, so the genuine key signs a checkpoint over rewritten entries"]
 fn append_over_rewritten_batch_is_refused() {
     let ledger = Ledger::new();
     let db = ledger.db();

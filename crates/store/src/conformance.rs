@@ -664,6 +664,8 @@ pub fn head_is_the_last_commit(h: &mut dyn Harness) {
         root: Some(root_for(5)),
         last_leaf: Some(rows[4].leaf),
         last_envelope: Some(rows[4].envelope.clone()),
+        note: Some(note_text(&log, 5)),
+        rows_past_head: false,
     };
     let mut other = h.connect();
     for s in [&mut store, &mut other] {
@@ -684,8 +686,21 @@ pub fn head_is_the_last_commit(h: &mut dyn Harness) {
             root: Some(root_for(9)),
             last_leaf: None,
             last_envelope: None,
+            note: Some(note_text(&log, 9)),
+            rows_past_head: false,
         }
     );
+    drop(txn);
+    // Rows no checkpoint covers are flagged.
+    let mut txn = store.begin_append(log.id).expect("begin_append");
+    txn.insert_checkpoint(3, &root_for(3), &note_text(&log, 3))
+        .expect("insert_checkpoint");
+    txn.commit().expect("commit");
+    let mut txn = store.begin_append(log.id).expect("begin_append");
+    let head = txn.head().expect("head");
+    drop(txn);
+    assert_eq!(head.size, 3);
+    assert!(head.rows_past_head, "entries 3 and 4 lie past the head");
 }
 
 /// `lookup_request_ids` answers in input order, `None` for unknown ids;

@@ -135,6 +135,12 @@ pub struct Head {
     pub last_leaf: Option<Hash>,
     /// Envelope bytes of entry `size - 1`, for its timestamp.
     pub last_envelope: Option<Vec<u8>>,
+    /// The latest checkpoint's signed note, which the sequencer opens with
+    /// its own keys before trusting the `size` and `root` columns.
+    pub note: Option<String>,
+    /// Whether any entry row sits at or past `size`: rows no checkpoint
+    /// covers, which a writer must not build on.
+    pub rows_past_head: bool,
 }
 
 /// What an existing request id points at.

@@ -18,11 +18,11 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 
 use evident_core::Hash;
-use evident_core::checkpoint::{Checkpoint, sign_checkpoint};
+use evident_core::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use evident_core::entry::{
     EntryDraft, EntryError, EnvelopeView, SALT_SIZE, SealedEntry, format_ts, genesis_prev, parse_ts,
 };
-use evident_core::note::NoteSigner;
+use evident_core::note::{NoteSigner, Verifiers};
 
 use crate::backend::Store;
 use crate::edge::TreeEdge;
@@ -101,6 +101,12 @@ impl Sequencer {
         }
     }
 
+    /// The verifier keys of this sequencer's own signers: the only keys
+    /// whose checkpoints it continues from.
+    fn verifiers(&self) -> Verifiers {
+        Verifiers::new(self.signers.iter().map(NoteSigner::verifier_key))
+    }
+
     /// Uses another clock (tests of clock skew).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -127,15 +133,24 @@ impl Sequencer {
         let mut tx = store.begin_append(log.id)?;
         let head = tx.head()?;
 
+        if head.rows_past_head {
+            return Err(StoreError::Inconsistent {
+                origin: log.origin.clone(),
+                reason: format!(
+                    "entries are stored at or past index {}, which no checkpoint covers",
+                    head.size
+                ),
+            });
+        }
         let mut state = match cached {
             Some(s)
                 if s.edge.size() == head.size
                     && Some(s.edge.root()) == head.root
-                    && head.last_leaf.is_none_or(|l| l == s.prev) =>
+                    && (head.size == 0 || head.last_leaf == Some(s.prev)) =>
             {
                 s
             }
-            _ => load_state(&mut *tx, log, &head)?,
+            _ => load_state(&mut *tx, log, &head, &self.verifiers())?,
         };
 
         // Idempotency: the request ids of this batch already in the log.
@@ -397,16 +412,33 @@ fn seal_and_insert(
 }
 
 /// Rebuilds a log's state from the database and checks it against the
-/// latest stored checkpoint.
+/// latest stored checkpoint, whose note must open with one of this
+/// sequencer's own keys: the `size` and `root` columns, the tiles and the
+/// last entry are all writable by whoever can write the database, and the
+/// next checkpoint must extend only what this key signed.
 fn load_state(
     tx: &mut dyn crate::AppendTxn,
     log: &LogInfo,
     head: &crate::Head,
+    verifiers: &Verifiers,
 ) -> Result<LogState> {
     let inconsistent = |reason: String| StoreError::Inconsistent {
         origin: log.origin.clone(),
         reason,
     };
+    if let Some(note) = &head.note {
+        let (cp, _) = open_checkpoint(note.as_bytes(), verifiers, Some(&log.origin))
+            .map_err(|e| inconsistent(format!("the latest checkpoint does not verify: {e}")))?;
+        if cp.size != head.size || Some(cp.root) != head.root {
+            return Err(inconsistent(format!(
+                "the latest checkpoint signs size {} and root {}, its row says {} and {}",
+                cp.size,
+                cp.root,
+                head.size,
+                head.root.map(|r| r.to_string()).unwrap_or_default()
+            )));
+        }
+    }
     if head.size == 0 {
         return Ok(LogState {
             edge: TreeEdge::new(),
@@ -414,7 +446,8 @@ fn load_state(
             last_ts: i64::MIN,
         });
     }
-    let edge = TreeEdge::load(head.size, |level, index| tx.read_tile(level, index))?;
+    let edge = TreeEdge::load(head.size, |level, index| tx.read_tile(level, index))
+        .map_err(|e| inconsistent(format!("cannot rebuild the tree's right edge: {e}")))?;
     if Some(edge.root()) != head.root {
         return Err(inconsistent(format!(
             "stored tiles give root {} for size {}, the latest checkpoint says {}",

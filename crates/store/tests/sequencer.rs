@@ -166,7 +166,6 @@ fn deleted_last_batch_is_refused_by_a_cold_sequencer() {
 /// which the cache check accepts (`head.last_leaf.is_none_or(..)` in
 /// `Sequencer::append`), so the batch is appended after a hole.
 #[test]
-#[ignore = "bug: a warm sequencer extends a log whose last entries were deleted (sequencer.rs trusts the cache when head.last_leaf is None)"]
 fn deleted_last_batch_is_refused_by_a_warm_sequencer() {
     let mut f = Fixture::new(&[200, 100]);
     f.tamper("DROP TRIGGER entries_no_delete; DELETE FROM entries WHERE idx >= 200");
@@ -248,7 +247,6 @@ fn rolled_back_checkpoint_is_refused() {
 /// As above, and the refusal says why: the log is inconsistent with its
 /// head (entries past the latest checkpoint), not a database failure.
 #[test]
-#[ignore = "bug: a rolled-back head fails on the entries' primary key (db.error), not as log.inconsistent (sequencer.rs does not check for rows past the head)"]
 fn rolled_back_checkpoint_is_reported_as_inconsistent() {
     let mut f = Fixture::new(&[200, 100]);
     f.tamper(
@@ -291,7 +289,6 @@ fn forged_larger_checkpoint_is_refused() {
 /// As above, and the refusal says why: the stored tiles and entries do not
 /// reach the head's size.
 #[test]
-#[ignore = "bug: a head larger than the stored tiles fails as store.corrupt (tile not found in TreeEdge::load), not as log.inconsistent (sequencer.rs load_state propagates the tile error)"]
 fn forged_larger_checkpoint_is_reported_as_inconsistent() {
     let mut f = Fixture::new(&[200, 100]);
     forge_checkpoint(&f, f.size + 10);

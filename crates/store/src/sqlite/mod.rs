@@ -642,12 +642,25 @@ struct SqliteAppend<'c> {
 
 impl AppendTxn for SqliteAppend<'_> {
     fn head(&mut self) -> Result<Head> {
-        let Some(cp) = latest_checkpoint(&self.tx, self.log)? else {
-            return Ok(Head::default());
+        let cp = latest_checkpoint(&self.tx, self.log)?;
+        let size = cp.as_ref().map_or(0, |c| c.size);
+        let rows_past_head: bool = self
+            .tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM entries WHERE log_id = ?1 AND idx >= ?2)")
+            .map_err(map_err)?
+            .query_row(params![self.log, to_i64(size)], |r| r.get(0))
+            .map_err(map_err)?;
+        let Some(cp) = cp else {
+            return Ok(Head {
+                rows_past_head,
+                ..Head::default()
+            });
         };
         let mut head = Head {
             size: cp.size,
             root: Some(cp.root),
+            note: Some(cp.note),
+            rows_past_head,
             ..Head::default()
         };
         if cp.size > 0 {
