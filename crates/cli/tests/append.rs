@@ -140,7 +140,7 @@ fn appends_every_line_in_batches_and_verifies() {
 /// Batch sizes that do not line up with the command's internal chunks.
 #[test]
 fn any_batch_size_gives_full_batches_in_order() {
-    for (batch, n) in [("1", 40), ("7", 2_100), ("700", 2_100), ("1500", 2_100)] {
+    for (batch, n) in [("1", 30), ("7", 1_100), ("700", 2_100), ("1500", 2_100)] {
         let d = Data::new();
         let f = d.file("in.ndjson", &lines(n));
         let (code, out) = d.append_file(&f, &["--batch-size", batch]);
