@@ -11,7 +11,8 @@
 //!
 //! The second pass reads that file back and appends in batches, each one
 //! transaction with one signed checkpoint, while another thread reads the
-//! next batch back: the costly checks are not repeated.
+//! next entries back (at most [`READ_AHEAD`] ahead): the costly checks are
+//! not repeated, and memory is one batch of parsed entries plus that.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -288,25 +289,29 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
     let mut seq = Sequencer::new(signer);
     let bar = progress_bar(args.format, count);
 
-    // Pass 2: append in batches, reading the next batch back on another
-    // thread meanwhile. Emptied batches go back to that thread, which
-    // also frees their drafts.
+    // Pass 2: append in batches, while another thread reads the next
+    // drafts back in chunks. It runs at most [`READ_AHEAD`] drafts ahead,
+    // so memory is one batch plus that, whatever the batch size. Appended
+    // batches go back to that thread, which frees their drafts.
     spool.rewind().map_err(|e| read_err("temporary file", &e))?;
     let batch_size = args.batch_size as usize;
     let mut summary = Summary::default();
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<Result<Vec<EntryDraft>, CmdError>>(0);
+    let (chunk_tx, chunk_rx) =
+        mpsc::sync_channel::<Result<Vec<EntryDraft>, CmdError>>(READ_AHEAD / READ_CHUNK);
     let (back_tx, back_rx) = mpsc::channel::<Vec<EntryDraft>>();
     let appended = std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut reader = spool::Reader::new(BufReader::with_capacity(1 << 20, spool));
             loop {
-                let mut batch = back_rx.try_recv().unwrap_or_default();
-                batch.clear();
-                batch.reserve(batch_size);
+                // Drop what was appended here, off the appending thread.
+                while let Ok(done) = back_rx.try_recv() {
+                    drop(done);
+                }
+                let mut chunk = Vec::with_capacity(READ_CHUNK);
                 let mut failed = None;
-                while batch.len() < batch_size {
+                while chunk.len() < READ_CHUNK {
                     match reader.next() {
-                        Ok(Some(d)) => batch.push(d),
+                        Ok(Some(d)) => chunk.push(d),
                         Ok(None) => break,
                         Err(e) => {
                             failed = Some(read_err("temporary file", &e));
@@ -316,23 +321,52 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
                 }
                 let msg = match failed {
                     Some(e) => Err(e),
-                    None if batch.is_empty() => break,
-                    None => Ok(batch),
+                    None if chunk.is_empty() => break,
+                    None => Ok(chunk),
                 };
                 let stop = msg.is_err();
-                if batch_tx.send(msg).is_err() || stop {
+                if chunk_tx.send(msg).is_err() || stop {
                     break;
                 }
             }
         });
-        for batch in batch_rx {
-            let batch = batch.map_err(|e| summary.partial_error(e))?;
-            let out = seq
-                .append(&mut opened.store, &log, &batch)
-                .map_err(|e| summary.partial_error(e.into()))?;
-            summary.add(&out);
-            bar.inc(batch.len() as u64);
-            let _ = back_tx.send(batch);
+        let mut batch: Vec<EntryDraft> = Vec::with_capacity(batch_size);
+        let mut chunks = chunk_rx.iter();
+        loop {
+            let next = chunks.next();
+            let done = next.is_none();
+            if let Some(chunk) = next {
+                let mut drafts = chunk.map_err(|e| summary.partial_error(e))?.into_iter();
+                loop {
+                    batch.extend(drafts.by_ref().take(batch_size - batch.len()));
+                    if batch.len() < batch_size {
+                        break;
+                    }
+                    append_batch(
+                        &mut seq,
+                        &mut opened.store,
+                        &log,
+                        &batch,
+                        &mut summary,
+                        &bar,
+                    )?;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                    let _ = back_tx.send(full);
+                }
+            }
+            if done {
+                if !batch.is_empty() {
+                    append_batch(
+                        &mut seq,
+                        &mut opened.store,
+                        &log,
+                        &batch,
+                        &mut summary,
+                        &bar,
+                    )?;
+                }
+                break;
+            }
         }
         Ok::<(), CmdError>(())
     });
@@ -453,6 +487,28 @@ mod spool {
             }))
         }
     }
+}
+
+/// Drafts per chunk read back from the spool in pass 2.
+const READ_CHUNK: usize = 1000;
+
+/// How far the reading thread may run ahead of the appending one.
+const READ_AHEAD: usize = 10_000;
+
+fn append_batch(
+    seq: &mut Sequencer,
+    store: &mut dyn Store,
+    log: &evident_store::LogInfo,
+    batch: &[EntryDraft],
+    summary: &mut Summary,
+    bar: &ProgressBar,
+) -> Result<(), CmdError> {
+    let out = seq
+        .append(store, log, batch)
+        .map_err(|e| summary.partial_error(e.into()))?;
+    summary.add(&out);
+    bar.inc(batch.len() as u64);
+    Ok(())
 }
 
 fn progress_bar(format: Format, total: u64) -> ProgressBar {

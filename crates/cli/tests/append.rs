@@ -137,6 +137,26 @@ fn appends_every_line_in_batches_and_verifies() {
     }
 }
 
+/// Batch sizes that do not line up with the command's internal chunks.
+#[test]
+fn any_batch_size_gives_full_batches_in_order() {
+    for (batch, n) in [("1", 30), ("7", 1_100), ("700", 2_100), ("1500", 2_100)] {
+        let d = Data::new();
+        let f = d.file("in.ndjson", &lines(n));
+        let (code, out) = d.append_file(&f, &["--batch-size", batch]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(out["appended"], n);
+        let b: usize = batch.parse().unwrap();
+        let report = d.verify();
+        assert_eq!(report["valid"], true);
+        assert_eq!(report["checkpoints_checked"], n.div_ceil(b));
+        for (i, (env, body)) in d.entries().iter().enumerate() {
+            assert_eq!(env["index"], i);
+            assert_eq!(body["request_id"], format!("req-{i}"));
+        }
+    }
+}
+
 #[test]
 fn the_first_bad_line_rejects_the_whole_input() {
     let d = Data::new();
