@@ -11,8 +11,9 @@
 //!
 //! The second pass reads that file back and appends in batches, each one
 //! transaction with one signed checkpoint, while another thread reads the
-//! next entries back (at most [`READ_AHEAD`] ahead): the costly checks are
-//! not repeated, and memory is one batch of parsed entries plus that.
+//! next entries back (at most a batch, and at most [`READ_AHEAD`], ahead):
+//! the costly checks are not repeated, and memory is one batch of parsed
+//! entries plus that.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -290,14 +291,17 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
     let bar = progress_bar(args.format, count);
 
     // Pass 2: append in batches, while another thread reads the next
-    // drafts back in chunks. It runs at most [`READ_AHEAD`] drafts ahead,
-    // so memory is one batch plus that, whatever the batch size. Appended
-    // batches go back to that thread, which frees their drafts.
+    // drafts back in chunks. It runs at most one batch (and at most
+    // [`READ_AHEAD`] drafts) ahead, so memory is one batch plus that,
+    // whatever the batch size. Appended batches go back to that thread,
+    // which frees their drafts.
     spool.rewind().map_err(|e| read_err("temporary file", &e))?;
     let batch_size = args.batch_size as usize;
     let mut summary = Summary::default();
-    let (chunk_tx, chunk_rx) =
-        mpsc::sync_channel::<Result<Vec<EntryDraft>, CmdError>>(READ_AHEAD / READ_CHUNK);
+    let read_chunk = READ_CHUNK.min(batch_size);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Result<Vec<EntryDraft>, CmdError>>(
+        (READ_AHEAD.min(batch_size) / read_chunk).max(1),
+    );
     let (back_tx, back_rx) = mpsc::channel::<Vec<EntryDraft>>();
     let appended = std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -307,9 +311,9 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
                 while let Ok(done) = back_rx.try_recv() {
                     drop(done);
                 }
-                let mut chunk = Vec::with_capacity(READ_CHUNK);
+                let mut chunk = Vec::with_capacity(read_chunk);
                 let mut failed = None;
-                while chunk.len() < READ_CHUNK {
+                while chunk.len() < read_chunk {
                     match reader.next() {
                         Ok(Some(d)) => chunk.push(d),
                         Ok(None) => break,
@@ -489,7 +493,8 @@ mod spool {
     }
 }
 
-/// Drafts per chunk read back from the spool in pass 2.
+/// Drafts per chunk read back from the spool in pass 2 (fewer when the
+/// batch is smaller).
 const READ_CHUNK: usize = 1000;
 
 /// How far the reading thread may run ahead of the appending one.
