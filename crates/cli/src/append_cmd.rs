@@ -335,42 +335,35 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
             }
         });
         let mut batch: Vec<EntryDraft> = Vec::with_capacity(batch_size);
-        let mut chunks = chunk_rx.iter();
-        loop {
-            let next = chunks.next();
-            let done = next.is_none();
-            if let Some(chunk) = next {
-                let mut drafts = chunk.map_err(|e| summary.partial_error(e))?.into_iter();
-                loop {
-                    batch.extend(drafts.by_ref().take(batch_size - batch.len()));
-                    if batch.len() < batch_size {
-                        break;
-                    }
-                    append_batch(
-                        &mut seq,
-                        &mut opened.store,
-                        &log,
-                        &batch,
-                        &mut summary,
-                        &bar,
-                    )?;
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
-                    let _ = back_tx.send(full);
+        for chunk in chunk_rx.iter() {
+            let mut drafts = chunk.map_err(|e| summary.partial_error(e))?.into_iter();
+            loop {
+                batch.extend(drafts.by_ref().take(batch_size - batch.len()));
+                if batch.len() < batch_size {
+                    break;
                 }
+                append_batch(
+                    &mut seq,
+                    &mut opened.store,
+                    &log,
+                    &batch,
+                    &mut summary,
+                    &bar,
+                )?;
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                let _ = back_tx.send(full);
             }
-            if done {
-                if !batch.is_empty() {
-                    append_batch(
-                        &mut seq,
-                        &mut opened.store,
-                        &log,
-                        &batch,
-                        &mut summary,
-                        &bar,
-                    )?;
-                }
-                break;
-            }
+        }
+        // The last, short batch.
+        if !batch.is_empty() {
+            append_batch(
+                &mut seq,
+                &mut opened.store,
+                &log,
+                &batch,
+                &mut summary,
+                &bar,
+            )?;
         }
         Ok::<(), CmdError>(())
     });
