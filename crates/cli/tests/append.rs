@@ -5,10 +5,11 @@
 //! nothing.
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod run;
 
+use std::path::{Path, PathBuf};
+
+use run::evident_with;
 use serde_json::Value;
 
 struct Data {
@@ -37,29 +38,16 @@ impl Data {
     /// Runs `evident CMD --data-dir DIR --format json ARGS…`.
     fn run(&self, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         let data = self.path().join("data");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_evident"));
-        cmd.arg(args[0])
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--format", "json"])
-            .args(&args[1..])
-            .env_remove("EVIDENT_DATA_DIR")
-            .env_remove("EVIDENT_KEY_FILE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(text) = stdin {
-            pipe.write_all(text.as_bytes()).unwrap();
-        }
-        drop(pipe);
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
+        let mut full = vec![
+            args[0],
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        full.extend_from_slice(&args[1..]);
+        let r = evident_with(&full, None, stdin);
+        (r.code, r.stdout, r.stderr)
     }
 
     fn append_file(&self, file: &Path, extra: &[&str]) -> (i32, Value) {

@@ -3,49 +3,16 @@
 //! checked.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
-use std::io::Write;
+mod run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use run::{Run, evident_with};
 use serde_json::Value;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
 fn evident_in(dir: &Path, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evident"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("EVIDENT_DATA_DIR")
-        .env_remove("EVIDENT_KEY_FILE")
-        .env_remove("EVIDENT_INSTANCE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    {
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            // A command that fails before reading its input closes the pipe.
-            let _ = input.write_all(s.as_bytes());
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    evident_with(args, Some(dir), stdin)
 }
 
 /// A working directory with an initialised `./evident-data`.

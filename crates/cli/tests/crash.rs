@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 #![cfg(unix)]
 
+mod run;
+
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -33,14 +35,8 @@ fn json(mut cmd: Command) -> (Output, Value) {
 /// `evident <args[0]> --data-dir <data> <args[1..]>`, untouched by the
 /// caller's environment.
 fn sub(data: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evident"));
-    cmd.env_remove("EVIDENT_DATA_DIR")
-        .env_remove("EVIDENT_KEY_FILE")
-        .env_remove("EVIDENT_INSTANCE")
-        .arg(args[0])
-        .arg("--data-dir")
-        .arg(data)
-        .args(&args[1..]);
+    let mut cmd = run::command(&args[..1]);
+    cmd.arg("--data-dir").arg(data).args(&args[1..]);
     cmd
 }
 

@@ -20,12 +20,15 @@
 //! too where the change is one the C2SP formats can see.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
+mod run;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use run::{Run, evident};
 use serde_json::{Value, json};
 
 const LOG: &str = "acme/audit";
@@ -39,34 +42,6 @@ const BIG: u64 = 4_000;
 
 // ---------------------------------------------------------------------------
 // Running the binary.
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
-    }
-}
-
-fn evident(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_evident"))
-        .args(args)
-        .env_remove("EVIDENT_DATA_DIR")
-        .env_remove("EVIDENT_KEY_FILE")
-        .env_remove("EVIDENT_INSTANCE")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -11,6 +11,7 @@
 //! `evident_core::verify` before the test was first run; the comment at
 //! each expectation says which rule gives it.
 
+mod run;
 mod support;
 
 use ed25519_dalek::SigningKey;

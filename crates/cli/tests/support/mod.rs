@@ -3,7 +3,6 @@
 //! file but does not hold the signing key.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use evident_core::entry::{Body, Envelope, body_digest};
 use evident_core::hash::{Hash, leaf_hash};
@@ -21,42 +20,7 @@ pub(crate) const ENTRIES: u64 = 100;
 /// Entries per batch: one signed checkpoint at 20, 40, 60, 80 and 100.
 pub(crate) const BATCH: u64 = 20;
 
-/// What a run of the binary left behind.
-#[derive(Debug)]
-pub(crate) struct Run {
-    pub(crate) code: i32,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-}
-
-impl Run {
-    /// Stdout as one JSON document.
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
-    }
-}
-
-/// Runs `evident` with `args`, ignoring any `EVIDENT_*` settings of the
-/// environment the tests happen to run in.
-pub(crate) fn evident(args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evident"));
-    cmd.args(args);
-    for var in [
-        "EVIDENT_DATA_DIR",
-        "EVIDENT_KEY_FILE",
-        "EVIDENT_INSTANCE",
-        "EVIDENT_VKEY",
-    ] {
-        cmd.env_remove(var);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
+pub(crate) use crate::run::{Run, evident};
 
 /// The client line of entry `i`. Even entries come from producer `p` with
 /// `seq = i/2 + 1`; entries 5, 15, 25, … name the entry three before them
