@@ -20,6 +20,8 @@
 //! too where the change is one the C2SP formats can see.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
+#[path = "../../core/tests/interop/go_build.rs"]
+mod go_build;
 mod run;
 
 use std::fmt::Write as _;
@@ -177,62 +179,17 @@ fn flip(path: &Path, offset: usize) {
 // ---------------------------------------------------------------------------
 // The Go verifier.
 
-const X_MOD: &str = "/usr/share/gocode/src/golang.org/x/mod/sumdb";
-
 /// The built Go verifier, or `None` (after saying so) when the toolchain
 /// is missing and interop is not required.
 fn go() -> Option<&'static Path> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(build_go) {
-        Ok(p) => Some(p),
-        Err(why) => {
-            assert!(
-                std::env::var("EVIDENT_REQUIRE_INTEROP").as_deref() != Ok("1"),
-                "EVIDENT_REQUIRE_INTEROP=1 but {why}: install golang-go and golang-golang-x-mod-dev"
-            );
-            eprintln!("skipped: Go toolchain not installed ({why})");
-            None
-        }
-    }
-}
-
-fn build_go() -> Result<PathBuf, String> {
-    let version = Command::new("go").arg("version").output();
-    if !version.is_ok_and(|o| o.status.success()) {
-        return Err("`go` is not on PATH".into());
-    }
-    if !Path::new(X_MOD).join("tlog").is_dir() || !Path::new(X_MOD).join("note").is_dir() {
-        return Err(format!("{X_MOD} is missing"));
-    }
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-export");
-    fs::create_dir_all(&work).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go/verify_export.go");
-    let bin = work.join("verify_export");
-    // Built under this process's name, then renamed: a concurrent run
-    // never executes a half-written binary.
-    let part = work.join(format!("verify_export.{}", std::process::id()));
-    let out = Command::new("go")
-        .arg("build")
-        .arg("-o")
-        .arg(&part)
-        .arg(&src)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", work.join("cache"))
-        .env("GOFLAGS", "")
-        .env("GOPROXY", "off")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go build {} failed:\n{}{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    fs::rename(&part, &bin).unwrap();
-    Ok(bin)
+    go_build::or_skip(BIN.get_or_init(|| {
+        go_build::build(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go/verify_export.go"),
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-export"),
+            "verify_export",
+        )
+    }))
 }
 
 /// Runs the Go verifier on `dir` (and `old`, for a consistency proof).

@@ -25,6 +25,9 @@
 //! says what to install.
 #![allow(clippy::unwrap_used)]
 
+#[path = "interop/go_build.rs"]
+mod go_build;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +44,6 @@ use evident_core::tile::{
     TILE_WIDTH, TileId, encode_bundle, entry_bundles_for_size, hash_tiles_for_size, tile_data,
 };
 
-const X_MOD_DIR: &str = "/usr/share/gocode/src/golang.org/x/mod";
 const ORIGIN: &str = "interop.example/acme/audit";
 /// Largest log the tests use; smaller logs are its prefixes.
 const MAX_SIZE: u64 = 70_000;
@@ -53,65 +55,13 @@ const MAX_SIZE: u64 = 70_000;
 /// tests may be skipped.
 fn go_verifier() -> Option<&'static Path> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match BIN.get_or_init(build_go_verifier) {
-        Ok(p) => Some(p.as_path()),
-        Err(why) => {
-            if std::env::var("EVIDENT_REQUIRE_INTEROP").as_deref() == Ok("1") {
-                panic!(
-                    "EVIDENT_REQUIRE_INTEROP=1 but {why}; install it with \
-                     `apt-get install golang-go golang-golang-x-mod-dev`"
-                );
-            }
-            eprintln!("skipped: Go toolchain not installed ({why})");
-            None
-        }
-    }
-}
-
-/// Builds the verifier into Cargo's per-target temp dir. `Err` only for a
-/// missing toolchain; a failing build panics.
-fn build_go_verifier() -> Result<PathBuf, String> {
-    let go_ok = Command::new("go")
-        .arg("version")
-        .env("GO111MODULE", "off")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !go_ok {
-        return Err("`go` is not on PATH".into());
-    }
-    if !Path::new(X_MOD_DIR).join("sumdb/tlog").is_dir() {
-        return Err(format!("{X_MOD_DIR} is missing"));
-    }
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-interop");
-    fs::create_dir_all(&work).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go/verify_tiles.go");
-    // Built under a per-process name and renamed into place, so concurrent
-    // test runs never see a half-written binary.
-    let bin = work.join("verify_tiles");
-    let tmp = work.join(format!("verify_tiles.{}.tmp", std::process::id()));
-    let out = Command::new("go")
-        .arg("build")
-        .arg("-o")
-        .arg(&tmp)
-        .arg(&src)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", "/usr/share/gocode")
-        .env("GOCACHE", work.join("gocache"))
-        .env("GOFLAGS", "")
-        .env("GOPROXY", "off")
-        .env("CGO_ENABLED", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "go build {} failed:\n{}{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    fs::rename(&tmp, &bin).unwrap();
-    Ok(bin)
+    go_build::or_skip(BIN.get_or_init(|| {
+        go_build::build(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/go/verify_tiles.go"),
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-interop"),
+            "verify_tiles",
+        )
+    }))
 }
 
 /// Exit code and stdout of one run of the verifier.
