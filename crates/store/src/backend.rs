@@ -15,16 +15,18 @@ use evident_core::tile::TileId;
 
 use crate::error::Result;
 use crate::model::{
-    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
-    StoredCheckpoint,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
+    NewEntry, NewTile, StoredCheckpoint, TenantInfo, TenantStatus,
 };
 
-/// Storage for logs, entries, checkpoints, tiles and keys.
+/// Storage for logs, entries, checkpoints, tiles and keys, and for the
+/// tenants and API keys of the HTTP service.
 ///
 /// Rows of entries, checkpoints and keys are never updated or deleted
 /// through this trait, and the backends' triggers refuse it from anywhere
 /// else. Hash tiles are derived data: a partial tile is replaced by its
-/// wider successor.
+/// wider successor. Tenants are never deleted, only suspended; API keys are
+/// never deleted or changed, only revoked.
 pub trait Store: Send {
     /// Backend name for logs and `/ready`: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
@@ -83,6 +85,55 @@ pub trait Store: Send {
     /// Starts an append to `log`, holding the log's write lock until commit
     /// or drop (drop rolls back).
     fn begin_append(&mut self, log: LogId) -> Result<Box<dyn AppendTxn + '_>>;
+
+    /// Creates the tenant `name`, active, after checking the name with
+    /// [`check_tenant_name`](crate::check_tenant_name).
+    /// [`StoreError::TenantExists`](crate::StoreError::TenantExists) if it
+    /// is already there (the stored tenant is left as it was).
+    fn create_tenant(&mut self, name: &str, now: &str) -> Result<TenantInfo>;
+
+    /// Every tenant, by name in byte order.
+    fn tenants(&mut self) -> Result<Vec<TenantInfo>>;
+
+    /// The tenant `name`, if it exists.
+    fn find_tenant(&mut self, name: &str) -> Result<Option<TenantInfo>>;
+
+    /// Sets a tenant's status and returns the tenant as stored.
+    /// Idempotent: setting the status it already has changes nothing, not
+    /// even `updated_at`.
+    /// [`StoreError::TenantNotFound`](crate::StoreError::TenantNotFound) if
+    /// there is no such tenant.
+    fn set_tenant_status(
+        &mut self,
+        name: &str,
+        status: TenantStatus,
+        now: &str,
+    ) -> Result<TenantInfo>;
+
+    /// Stores a new API key for an existing tenant (active or suspended);
+    /// returns it as stored.
+    /// [`StoreError::TenantNotFound`](crate::StoreError::TenantNotFound)
+    /// if the tenant does not exist,
+    /// [`StoreError::ApiKeyExists`](crate::StoreError::ApiKeyExists) if the
+    /// id is taken.
+    fn insert_api_key(&mut self, key: &NewApiKey<'_>) -> Result<ApiKeyRecord>;
+
+    /// Every API key, revoked ones included, in the order they were issued.
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>>;
+
+    /// The API key `id` and its tenant's current status, in one read.
+    ///
+    /// The HTTP service calls this on every request, so backends keep it
+    /// one prepared query, and it must see a revocation or a suspension
+    /// committed by any connection as soon as it is committed: nothing is
+    /// cached above the database.
+    fn find_api_key(&mut self, id: &str) -> Result<Option<(ApiKeyRecord, TenantStatus)>>;
+
+    /// Revokes the API key `id` at `now` and returns it. Revoking a revoked
+    /// key returns it unchanged (its first revocation time stays).
+    /// [`StoreError::ApiKeyNotFound`](crate::StoreError::ApiKeyNotFound) if
+    /// there is no such key.
+    fn revoke_api_key(&mut self, id: &str, now: &str) -> Result<ApiKeyRecord>;
 }
 
 /// One append transaction on one log. Nothing is visible to readers until

@@ -51,7 +51,11 @@
 //!   concurrent sequencers neither fork nor repeat an index, and a request
 //!   id is stored once however many writers race with it;
 //! - entries, checkpoints and keys refuse `UPDATE` and `DELETE` from any
-//!   SQL client, reported as [`StoreError::AppendOnly`];
+//!   SQL client, reported as [`StoreError::AppendOnly`]; API keys refuse
+//!   every change but their revocation, and tenants refuse deletion and
+//!   renaming;
+//! - a revocation or suspension is seen by every other connection as
+//!   soon as it is committed;
 //! - text is compared byte-wise (log names sort as bytes, whatever the
 //!   database's collation);
 //! - two logs in one database never see each other's rows.
@@ -77,8 +81,8 @@ use crate::backend::{AppendTxn, Store};
 use crate::error::{Result, StoreError};
 use crate::migrate::EXPECTED_HEAD;
 use crate::model::{
-    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
-    StoredCheckpoint, StoredEntry,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
+    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus,
 };
 use crate::reader;
 use crate::sequencer::{Appended, BatchOutcome, Sequencer};
@@ -97,11 +101,13 @@ pub trait Harness {
     /// Runs `sql` on a connection of its own, outside any transaction of
     /// the stores (they have none open when this is called), with errors
     /// mapped as the backend maps them for [`Store`] calls. Only the
-    /// append-only case uses it, with plain SQL both backends accept
+    /// append-only cases use it, with plain SQL both backends accept
     /// (`UPDATE entries SET body = NULL`, `DELETE FROM checkpoints`, …)
     /// on the schema's shared names: `entries (idx, salt, body,
-    /// request_id)`, `checkpoints (seq, size, note)`, `keys (id, vkey)`
-    /// and `tiles (level, width)`.
+    /// request_id)`, `checkpoints (seq, size, note)`, `keys (id, vkey)`,
+    /// `tiles (level, width)`, `tenants (name, status, created_at,
+    /// updated_at)` and `api_keys (id, tenant, scopes, key_hash,
+    /// created_at, revoked_at)`.
     fn raw_sql(&mut self, sql: &str) -> Result<()>;
 }
 
@@ -145,6 +151,11 @@ macro_rules! store_conformance_tests {
             sequencer_refuses_a_parent_not_before_the_entry,
             sequencer_two_connections_alternate,
             sequencer_concurrent_writers_share_one_log,
+            tenants_are_created_listed_and_suspended,
+            tenant_names_are_checked,
+            api_keys_are_issued_found_listed_and_revoked,
+            api_keys_are_revoked_never_changed,
+            revocation_is_seen_at_once_by_another_connection,
         );
     };
     (@cases ($harness:expr) $($case:ident),* $(,)?) => {
@@ -1118,6 +1129,402 @@ pub fn appends_to_one_log_are_serialised(h: &mut dyn Harness) {
 }
 
 // ---------------------------------------------------------------------------
+// Tenant and API key cases.
+
+/// Times for the tenant and key cases, in increasing order.
+const T1: &str = "2025-03-01T00:00:00.000001Z";
+const T2: &str = "2025-03-02T00:00:00.000002Z";
+const T3: &str = "2025-03-03T00:00:00.000003Z";
+
+fn tenant_info(name: &str, status: TenantStatus, created: &str, updated: &str) -> TenantInfo {
+    TenantInfo {
+        name: name.to_owned(),
+        status,
+        created_at: created.to_owned(),
+        updated_at: updated.to_owned(),
+    }
+}
+
+fn new_tenant(store: &mut dyn Store, name: &str) -> TenantInfo {
+    store.create_tenant(name, NOW).expect("create_tenant")
+}
+
+fn scopes(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Inserts a key whose hash is `[seed; 32]`.
+fn new_key(
+    store: &mut dyn Store,
+    id: &str,
+    tenant: &str,
+    scope_list: &[&str],
+    seed: u8,
+    now: &str,
+) -> ApiKeyRecord {
+    let scope_list = scopes(scope_list);
+    store
+        .insert_api_key(&NewApiKey {
+            id,
+            tenant,
+            scopes: &scope_list,
+            key_hash: &[seed; 32],
+            now,
+        })
+        .expect("insert_api_key")
+}
+
+/// `create_tenant` makes an active tenant once (a second create is
+/// `TenantExists` and changes nothing), `tenants` sorts names as bytes,
+/// and `set_tenant_status` round-trips, idempotently: repeating a status
+/// keeps the time it was set.
+pub fn tenants_are_created_listed_and_suspended(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    assert_eq!(store.tenants().expect("tenants"), Vec::new());
+    assert_eq!(store.find_tenant("acme").expect("find_tenant"), None);
+
+    let acme = new_tenant(&mut *store, "acme");
+    assert_eq!(acme, tenant_info("acme", TenantStatus::Active, NOW, NOW));
+    let again = store.create_tenant("acme", T1);
+    assert!(
+        matches!(&again, Err(StoreError::TenantExists(n)) if n == "acme"),
+        "second create: {again:?}"
+    );
+    assert_eq!(again.map_err(|e| e.code()).err(), Some("tenant.exists"));
+    assert_eq!(
+        store.find_tenant("acme").expect("find_tenant"),
+        Some(acme.clone())
+    );
+    assert_eq!(store.find_tenant("acm").expect("find_tenant"), None);
+
+    // Byte order: '-' < '0' < '_' < 'a'.
+    for name in ["b", "a_b", "a0", "a-b", "ab", "a"] {
+        new_tenant(&mut *store, name);
+    }
+    let names = |s: &mut dyn Store| -> Vec<String> {
+        s.tenants()
+            .expect("tenants")
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    };
+    assert_eq!(
+        names(&mut *store),
+        ["a", "a-b", "a0", "a_b", "ab", "acme", "b"]
+    );
+
+    let suspended = store
+        .set_tenant_status("acme", TenantStatus::Suspended, T1)
+        .expect("suspend");
+    assert_eq!(
+        suspended,
+        tenant_info("acme", TenantStatus::Suspended, NOW, T1)
+    );
+    assert_eq!(
+        store
+            .set_tenant_status("acme", TenantStatus::Suspended, T2)
+            .expect("suspend again"),
+        suspended,
+        "a repeated status changes nothing"
+    );
+    let mut other = h.connect();
+    assert_eq!(
+        other.find_tenant("acme").expect("find_tenant elsewhere"),
+        Some(suspended)
+    );
+    let resumed = other
+        .set_tenant_status("acme", TenantStatus::Active, T3)
+        .expect("resume");
+    assert_eq!(resumed, tenant_info("acme", TenantStatus::Active, NOW, T3));
+    assert_eq!(
+        store.find_tenant("acme").expect("find_tenant"),
+        Some(resumed)
+    );
+
+    let missing = store.set_tenant_status("nope", TenantStatus::Suspended, T1);
+    assert!(
+        matches!(&missing, Err(StoreError::TenantNotFound(n)) if n == "nope"),
+        "{missing:?}"
+    );
+    assert_eq!(
+        missing.map_err(|e| e.code()).err(),
+        Some("tenant.not_found")
+    );
+    assert_eq!(store.find_tenant("nope").expect("find_tenant"), None);
+    assert_eq!(names(&mut *other), names(&mut *store));
+}
+
+/// Tenant names follow the rule of a log path's tenant part; a name
+/// starting with `_` is the system's. Nothing is stored for a refused name.
+pub fn tenant_names_are_checked(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let longest = "x".repeat(63);
+    for good in ["0", "a", "a-", "a_", "9to5", longest.as_str()] {
+        assert_eq!(new_tenant(&mut *store, good).name, good);
+    }
+    let too_long = "x".repeat(64);
+    for bad in [
+        "",
+        "Acme",
+        "-acme",
+        "acme corp",
+        "acme/audit",
+        "acme.example",
+        "é",
+        "acme\n",
+        too_long.as_str(),
+    ] {
+        let got = store.create_tenant(bad, NOW);
+        assert!(
+            matches!(got, Err(StoreError::BadTenantName { .. })),
+            "{bad:?}: {got:?}"
+        );
+        assert_eq!(got.map_err(|e| e.code()).err(), Some("tenant.bad_name"));
+    }
+    for reserved in ["_", "_system", "_Bad Name"] {
+        let got = store.create_tenant(reserved, NOW);
+        assert!(
+            matches!(got, Err(StoreError::TenantReserved { .. })),
+            "{reserved:?}: {got:?}"
+        );
+        assert_eq!(got.map_err(|e| e.code()).err(), Some("tenant.reserved"));
+    }
+    let listed: Vec<String> = store
+        .tenants()
+        .expect("tenants")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(listed, ["0", "9to5", "a", "a-", "a_", longest.as_str()]);
+}
+
+/// An API key is stored for an existing tenant (suspended or not) and
+/// found by id together with its tenant's current status; keys are listed
+/// in the order issued; revoking is idempotent and keeps the first time.
+pub fn api_keys_are_issued_found_listed_and_revoked(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    new_tenant(&mut *store, "acme");
+    new_tenant(&mut *store, "umbrella");
+    assert_eq!(store.api_keys().expect("api_keys"), Vec::new());
+    assert_eq!(store.find_api_key("k1").expect("find_api_key"), None);
+
+    let k1 = new_key(&mut *store, "k1", "acme", &["append", "read"], 1, T2);
+    assert_eq!(
+        k1,
+        ApiKeyRecord {
+            id: "k1".to_owned(),
+            tenant: "acme".to_owned(),
+            scopes: scopes(&["append", "read"]),
+            key_hash: [1; 32],
+            created_at: T2.to_owned(),
+            revoked_at: None,
+        }
+    );
+    // Issued later with an earlier time, and with an id that sorts first:
+    // the list is in the order of issue all the same.
+    let k2 = new_key(&mut *store, "k2", "umbrella", &["admin"], 2, T1);
+    let k0 = new_key(&mut *store, "k0", "acme", &["verify"], 3, T2);
+
+    let missing = store.insert_api_key(&NewApiKey {
+        id: "k9",
+        tenant: "nope",
+        scopes: &scopes(&["read"]),
+        key_hash: &[9; 32],
+        now: T1,
+    });
+    assert!(
+        matches!(&missing, Err(StoreError::TenantNotFound(n)) if n == "nope"),
+        "{missing:?}"
+    );
+    let taken = store.insert_api_key(&NewApiKey {
+        id: "k1",
+        tenant: "umbrella",
+        scopes: &scopes(&["admin"]),
+        key_hash: &[9; 32],
+        now: T3,
+    });
+    assert!(
+        matches!(&taken, Err(StoreError::ApiKeyExists(n)) if n == "k1"),
+        "{taken:?}"
+    );
+    assert_eq!(taken.map_err(|e| e.code()).err(), Some("api_key.exists"));
+    assert_eq!(
+        store.api_keys().expect("api_keys"),
+        [k1.clone(), k2.clone(), k0.clone()]
+    );
+
+    let found = |s: &mut dyn Store, id: &str| s.find_api_key(id).expect("find_api_key");
+    assert_eq!(
+        found(&mut *store, "k1"),
+        Some((k1.clone(), TenantStatus::Active))
+    );
+    assert_eq!(found(&mut *store, "k"), None);
+    assert_eq!(found(&mut *store, "K1"), None);
+
+    // The tenant's status comes with the key, as it is now.
+    store
+        .set_tenant_status("acme", TenantStatus::Suspended, T3)
+        .expect("suspend");
+    assert_eq!(
+        found(&mut *store, "k1"),
+        Some((k1.clone(), TenantStatus::Suspended))
+    );
+    assert_eq!(
+        found(&mut *store, "k2"),
+        Some((k2.clone(), TenantStatus::Active))
+    );
+    // A suspended tenant may still be given keys.
+    let k3 = new_key(&mut *store, "k3", "acme", &["read"], 4, T3);
+    assert_eq!(
+        found(&mut *store, "k3"),
+        Some((k3.clone(), TenantStatus::Suspended))
+    );
+    store
+        .set_tenant_status("acme", TenantStatus::Active, T3)
+        .expect("resume");
+    assert_eq!(
+        found(&mut *store, "k1"),
+        Some((k1.clone(), TenantStatus::Active))
+    );
+
+    let revoked = store.revoke_api_key("k1", T2).expect("revoke");
+    let want = ApiKeyRecord {
+        revoked_at: Some(T2.to_owned()),
+        ..k1
+    };
+    assert_eq!(revoked, want);
+    assert_eq!(
+        store.revoke_api_key("k1", T3).expect("revoke again"),
+        want,
+        "revoking again keeps the first revocation"
+    );
+    assert_eq!(
+        found(&mut *store, "k1"),
+        Some((want.clone(), TenantStatus::Active))
+    );
+    let unknown = store.revoke_api_key("k7", T3);
+    assert!(
+        matches!(&unknown, Err(StoreError::ApiKeyNotFound(n)) if n == "k7"),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        unknown.map_err(|e| e.code()).err(),
+        Some("api_key.not_found")
+    );
+    assert_eq!(
+        h.connect().api_keys().expect("api_keys elsewhere"),
+        [want, k2, k0, k3]
+    );
+}
+
+/// API keys refuse `DELETE` and every `UPDATE` but setting `revoked_at`
+/// once, tenants refuse `DELETE` and renaming, from plain SQL, with
+/// [`StoreError::AppendOnly`]; the data stays as it was.
+pub fn api_keys_are_revoked_never_changed(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    new_tenant(&mut *store, "acme");
+    new_tenant(&mut *store, "umbrella");
+    new_tenant(&mut *store, "spare");
+    new_key(&mut *store, "k1", "acme", &["read"], 1, T1);
+    new_key(&mut *store, "k2", "umbrella", &["append"], 2, T1);
+    store.revoke_api_key("k2", T2).expect("revoke");
+    let keys = store.api_keys().expect("api_keys");
+    let tenants = store.tenants().expect("tenants");
+    drop(store);
+
+    for sql in [
+        "DELETE FROM api_keys",
+        "DELETE FROM api_keys WHERE id = 'k2'",
+        "UPDATE api_keys SET key_hash = (SELECT key_hash FROM api_keys WHERE id = 'k2') WHERE id = 'k1'",
+        "UPDATE api_keys SET tenant = 'umbrella' WHERE id = 'k1'",
+        "UPDATE api_keys SET scopes = '[\"admin\"]' WHERE id = 'k1'",
+        "UPDATE api_keys SET id = 'k9' WHERE id = 'k1'",
+        "UPDATE api_keys SET created_at = 'later' WHERE id = 'k1'",
+        "UPDATE api_keys SET revoked_at = NULL WHERE id = 'k2'",
+        "UPDATE api_keys SET revoked_at = 'later' WHERE id = 'k2'",
+        "UPDATE api_keys SET revoked_at = 'now', scopes = '[\"admin\"]' WHERE id = 'k1'",
+        "UPDATE api_keys SET revoked_at = 'now', tenant = 'umbrella' WHERE id = 'k1'",
+        "DELETE FROM tenants WHERE name = 'spare'",
+        "UPDATE tenants SET name = 'other' WHERE name = 'spare'",
+        "UPDATE tenants SET created_at = 'later' WHERE name = 'spare'",
+    ] {
+        let got = h.raw_sql(sql);
+        assert!(
+            matches!(got, Err(StoreError::AppendOnly(_))),
+            "{sql}: {got:?}"
+        );
+    }
+    let mut store = h.connect();
+    assert_eq!(store.api_keys().expect("api_keys"), keys, "keys unchanged");
+    assert_eq!(
+        store.tenants().expect("tenants"),
+        tenants,
+        "tenants unchanged"
+    );
+
+    // What is allowed from SQL is exactly what the trait does.
+    h.raw_sql("UPDATE api_keys SET revoked_at = 'now' WHERE id = 'k1'")
+        .expect("revoking is allowed");
+    h.raw_sql("UPDATE tenants SET status = 'suspended', updated_at = 'now' WHERE name = 'spare'")
+        .expect("suspending is allowed");
+    assert_eq!(
+        store
+            .find_api_key("k1")
+            .expect("find_api_key")
+            .map(|k| k.0.revoked_at),
+        Some(Some("now".to_owned()))
+    );
+    assert_eq!(
+        store
+            .find_tenant("spare")
+            .expect("find_tenant")
+            .map(|t| t.status),
+        Some(TenantStatus::Suspended)
+    );
+}
+
+/// A revocation or a suspension committed on one connection is seen by
+/// another's very next `find_api_key`, however often that connection
+/// looked the key up before: the server holds one connection and relies
+/// on it.
+pub fn revocation_is_seen_at_once_by_another_connection(h: &mut dyn Harness) {
+    let mut admin = ready(h);
+    new_tenant(&mut *admin, "acme");
+    let mut server = h.connect();
+    assert_eq!(server.find_api_key("k1").expect("find_api_key"), None);
+    let k1 = new_key(&mut *admin, "k1", "acme", &["append"], 1, T1);
+    let status = |s: &mut dyn Store| {
+        let (key, tenant) = s
+            .find_api_key("k1")
+            .expect("find_api_key")
+            .expect("the key is there");
+        (key.revoked_at, tenant)
+    };
+    for _ in 0..3 {
+        assert_eq!(status(&mut *server), (None, TenantStatus::Active));
+    }
+    admin
+        .set_tenant_status("acme", TenantStatus::Suspended, T2)
+        .expect("suspend");
+    assert_eq!(status(&mut *server), (None, TenantStatus::Suspended));
+    admin
+        .set_tenant_status("acme", TenantStatus::Active, T2)
+        .expect("resume");
+    assert_eq!(status(&mut *server), (None, TenantStatus::Active));
+    admin.revoke_api_key(&k1.id, T3).expect("revoke");
+    assert_eq!(
+        status(&mut *server),
+        (Some(T3.to_owned()), TenantStatus::Active)
+    );
+    // And the other way round, on a third connection.
+    let mut third = h.connect();
+    assert_eq!(
+        status(&mut *third),
+        (Some(T3.to_owned()), TenantStatus::Active)
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Sequencer cases.
 
 fn draft(json: &str) -> EntryDraft {
@@ -1478,6 +1885,35 @@ impl Store for Failing {
         }
         let inner = self.inner.begin_append(log)?;
         Ok(Box::new(FailingTxn { inner, fail }))
+    }
+    fn create_tenant(&mut self, name: &str, now: &str) -> Result<TenantInfo> {
+        self.inner.create_tenant(name, now)
+    }
+    fn tenants(&mut self) -> Result<Vec<TenantInfo>> {
+        self.inner.tenants()
+    }
+    fn find_tenant(&mut self, name: &str) -> Result<Option<TenantInfo>> {
+        self.inner.find_tenant(name)
+    }
+    fn set_tenant_status(
+        &mut self,
+        name: &str,
+        status: TenantStatus,
+        now: &str,
+    ) -> Result<TenantInfo> {
+        self.inner.set_tenant_status(name, status, now)
+    }
+    fn insert_api_key(&mut self, key: &NewApiKey<'_>) -> Result<ApiKeyRecord> {
+        self.inner.insert_api_key(key)
+    }
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
+        self.inner.api_keys()
+    }
+    fn find_api_key(&mut self, id: &str) -> Result<Option<(ApiKeyRecord, TenantStatus)>> {
+        self.inner.find_api_key(id)
+    }
+    fn revoke_api_key(&mut self, id: &str, now: &str) -> Result<ApiKeyRecord> {
+        self.inner.revoke_api_key(id, now)
     }
 }
 

@@ -99,6 +99,39 @@ pub enum StoreError {
         /// The log's size.
         size: u64,
     },
+    /// A tenant name breaks the naming rules (those of a log path's
+    /// tenant part, `[a-z0-9][a-z0-9_-]{0,62}`).
+    #[error("bad tenant name {name:?}: {reason}")]
+    BadTenantName {
+        /// The rejected name (cut to 64 bytes).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A tenant name starting with `_`: those are kept for the system.
+    #[error("tenant name {name:?} is reserved: names starting with '_' belong to the system")]
+    TenantReserved {
+        /// The rejected name (its first 64 characters).
+        name: String,
+    },
+    /// A tenant status other than `active` or `suspended`.
+    #[error("bad tenant status {status:?}: expected active or suspended")]
+    BadTenantStatus {
+        /// What was given (its first 64 characters).
+        status: String,
+    },
+    /// `create_tenant` on a name that already exists.
+    #[error("tenant {0} already exists")]
+    TenantExists(String),
+    /// The named tenant does not exist.
+    #[error("tenant {0} not found")]
+    TenantNotFound(String),
+    /// An API key id that is already taken.
+    #[error("API key {0} already exists")]
+    ApiKeyExists(String),
+    /// The API key id is unknown.
+    #[error("API key {0} not found")]
+    ApiKeyNotFound(String),
     /// A file or directory could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -129,6 +162,13 @@ impl ErrorCode for StoreError {
             StoreError::Signing(_) => "key.signing_failed",
             StoreError::NoSuchEntry { .. } => "entry.not_found",
             StoreError::Io { .. } => "io.failed",
+            StoreError::BadTenantName { .. } => "tenant.bad_name",
+            StoreError::TenantReserved { .. } => "tenant.reserved",
+            StoreError::BadTenantStatus { .. } => "tenant.bad_status",
+            StoreError::TenantExists(_) => "tenant.exists",
+            StoreError::TenantNotFound(_) => "tenant.not_found",
+            StoreError::ApiKeyExists(_) => "api_key.exists",
+            StoreError::ApiKeyNotFound(_) => "api_key.not_found",
         }
     }
 }
@@ -153,3 +193,37 @@ impl From<KeyError> for StoreError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes are a contract: these are the released spellings.
+    #[test]
+    fn tenant_and_api_key_codes_are_stable() {
+        let name = || "acme".to_owned();
+        for (e, code) in [
+            (
+                StoreError::BadTenantName {
+                    name: name(),
+                    reason: "empty",
+                },
+                "tenant.bad_name",
+            ),
+            (
+                StoreError::TenantReserved { name: name() },
+                "tenant.reserved",
+            ),
+            (
+                StoreError::BadTenantStatus { status: name() },
+                "tenant.bad_status",
+            ),
+            (StoreError::TenantExists(name()), "tenant.exists"),
+            (StoreError::TenantNotFound(name()), "tenant.not_found"),
+            (StoreError::ApiKeyExists(name()), "api_key.exists"),
+            (StoreError::ApiKeyNotFound(name()), "api_key.not_found"),
+        ] {
+            assert_eq!(e.code(), code, "{e}");
+        }
+    }
+}

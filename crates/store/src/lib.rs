@@ -23,7 +23,7 @@ pub use backend::{AppendTxn, Store};
 pub use datadir::{DataDir, Opened};
 pub use error::{Result, StoreError};
 pub use model::{
-    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
-    StoredCheckpoint, StoredEntry,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
+    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus, check_tenant_name,
 };
 pub use sequencer::{Appended, BatchOutcome, Sequencer};

@@ -1,7 +1,10 @@
 //! What the store holds, as plain values shared by every backend.
 
 use evident_core::Hash;
+use evident_core::entry::EntryError;
 use evident_core::tile::TileId;
+
+use crate::error::StoreError;
 
 /// A log's row id inside one database. Stable for the database's life;
 /// never shown to clients (they name logs `tenant/log`).
@@ -165,4 +168,114 @@ pub struct MigrationStatus {
     pub applied: Vec<(u32, String, String)>,
     /// Migrations this binary has that the database lacks.
     pub pending: Vec<(u32, String)>,
+}
+
+/// Whether a tenant's API keys are honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantStatus {
+    /// Its keys work (within their scopes, until revoked).
+    Active,
+    /// Every one of its keys is refused; nothing is deleted, and resuming
+    /// the tenant makes its unrevoked keys work again.
+    Suspended,
+}
+
+impl TenantStatus {
+    /// `active` or `suspended`, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TenantStatus {
+    type Err = StoreError;
+
+    /// Exactly `active` or `suspended`; anything else is
+    /// [`StoreError::BadTenantStatus`].
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "active" => Ok(TenantStatus::Active),
+            "suspended" => Ok(TenantStatus::Suspended),
+            _ => Err(StoreError::BadTenantStatus {
+                status: s.chars().take(64).collect(),
+            }),
+        }
+    }
+}
+
+/// A tenant: the owner of logs and API keys, named as the tenant part of
+/// its logs' paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantInfo {
+    /// Name, `[a-z0-9][a-z0-9_-]{0,62}`.
+    pub name: String,
+    /// Whether its keys are honoured.
+    pub status: TenantStatus,
+    /// When it was created.
+    pub created_at: String,
+    /// When its status last changed (its creation, if never).
+    pub updated_at: String,
+}
+
+/// A stored API key: everything but the token, of which only the SHA-256
+/// is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public key id (the token's middle part), shown in lists.
+    pub id: String,
+    /// The tenant the key acts for.
+    pub tenant: String,
+    /// What the key may do, e.g. `["append", "read"]`.
+    pub scopes: Vec<String>,
+    /// SHA-256 of the whole token.
+    pub key_hash: [u8; 32],
+    /// When it was issued.
+    pub created_at: String,
+    /// When it was revoked; `None` while it is valid.
+    pub revoked_at: Option<String>,
+}
+
+/// An API key to store with [`crate::Store::insert_api_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewApiKey<'a> {
+    /// The public key id.
+    pub id: &'a str,
+    /// The tenant, which must exist.
+    pub tenant: &'a str,
+    /// What the key may do.
+    pub scopes: &'a [String],
+    /// SHA-256 of the whole token.
+    pub key_hash: &'a [u8; 32],
+    /// The issue time.
+    pub now: &'a str,
+}
+
+/// Checks a tenant name: names starting with `_` are the system's
+/// ([`StoreError::TenantReserved`]); any other must follow the rule of a
+/// log path's tenant part, `[a-z0-9][a-z0-9_-]{0,62}`
+/// ([`StoreError::BadTenantName`]).
+pub fn check_tenant_name(name: &str) -> Result<(), StoreError> {
+    if name.starts_with('_') {
+        return Err(StoreError::TenantReserved {
+            name: name.chars().take(64).collect(),
+        });
+    }
+    // The rule lives with the origin, whose tenant part this is; the
+    // instance and log names here are fixed and valid.
+    match evident_core::entry::origin(crate::datadir::DEFAULT_INSTANCE, name, "l") {
+        Ok(_) => Ok(()),
+        Err(EntryError::BadName { name, reason }) => {
+            Err(StoreError::BadTenantName { name, reason })
+        }
+        Err(e) => Err(e.into()),
+    }
 }

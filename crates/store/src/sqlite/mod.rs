@@ -29,20 +29,33 @@ use crate::backend::{AppendTxn, Store};
 use crate::error::{Result, StoreError};
 use crate::migrate::{self, Migration};
 use crate::model::{
-    EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewEntry, NewTile,
-    StoredCheckpoint,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
+    NewEntry, NewTile, StoredCheckpoint, TenantInfo, TenantStatus,
 };
 
+mod auth;
+
 /// SQLite's migrations, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tenants",
+        sql: include_str!("../../migrations/sqlite/0002_tenants.sql"),
+    },
+];
 
 /// How long a writer waits for another's lock before giving up with
 /// `db.unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Prepared statements kept per connection: more than the store has, so
+/// that the per-request API key lookup is never evicted by the appends.
+const STATEMENT_CACHE: usize = 64;
 
 /// A connection to one SQLite database file.
 #[derive(Debug)]
@@ -186,6 +199,7 @@ impl SqliteStore {
 
     fn setup(conn: Connection) -> Result<Self> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // journal_mode answers with a row, so it is read, not executed.
         let _mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -567,6 +581,43 @@ impl Store for SqliteStore {
             log,
             checkpointer: self.checkpointer.as_ref(),
         }))
+    }
+
+    fn create_tenant(&mut self, name: &str, now: &str) -> Result<TenantInfo> {
+        auth::create_tenant(&self.conn, name, now)
+    }
+
+    fn tenants(&mut self) -> Result<Vec<TenantInfo>> {
+        auth::tenants(&self.conn)
+    }
+
+    fn find_tenant(&mut self, name: &str) -> Result<Option<TenantInfo>> {
+        auth::find_tenant(&self.conn, name)
+    }
+
+    fn set_tenant_status(
+        &mut self,
+        name: &str,
+        status: TenantStatus,
+        now: &str,
+    ) -> Result<TenantInfo> {
+        auth::set_tenant_status(&self.conn, name, status, now)
+    }
+
+    fn insert_api_key(&mut self, key: &NewApiKey<'_>) -> Result<ApiKeyRecord> {
+        auth::insert_api_key(&self.conn, key)
+    }
+
+    fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
+        auth::api_keys(&self.conn)
+    }
+
+    fn find_api_key(&mut self, id: &str) -> Result<Option<(ApiKeyRecord, TenantStatus)>> {
+        auth::find_api_key(&self.conn, id)
+    }
+
+    fn revoke_api_key(&mut self, id: &str, now: &str) -> Result<ApiKeyRecord> {
+        auth::revoke_api_key(&self.conn, id, now)
     }
 }
 
