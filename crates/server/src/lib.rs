@@ -2,3 +2,5 @@
 //! health. Built in a later step; for now the crate only fixes its place in
 //! the workspace.
 #![forbid(unsafe_code)]
+
+pub mod apikey;
