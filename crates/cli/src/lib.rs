@@ -16,6 +16,7 @@ pub mod export_cmd;
 pub mod init_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
+pub mod serve_cmd;
 pub mod verify_cmd;
 
 use common::CmdError;
@@ -34,6 +35,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Serve(serve_cmd::ServeArgs),
     Init(init_cmd::InitArgs),
     Append(append_cmd::AppendArgs),
     Verify(verify_cmd::VerifyArgs),
@@ -82,6 +84,7 @@ impl From<Outcome> for ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Serve(a) => done(serve_cmd::serve(&a), Format::Text),
         Command::Init(a) => done(init_cmd::init(&a), a.format),
         Command::Append(a) => done(append_cmd::append(&a), a.format),
         Command::Verify(a) => verified(verify_cmd::verify(&a), a.format),

@@ -2,8 +2,7 @@
 //! and `evident logs`.
 
 use clap::Args;
-use evident_core::entry::{Body, EnvelopeView};
-use evident_core::hash::leaf_hash;
+use evident_core::entry::EnvelopeView;
 use evident_store::{Store, reader};
 use serde_json::{Value, json};
 
@@ -83,22 +82,7 @@ pub fn entries(args: &EntriesArgs) -> Result<(), CmdError> {
             next = Some(e.index);
             return Ok(false);
         }
-        let envelope: Value = serde_json::from_slice(e.envelope)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(e.envelope).into_owned()));
-        let body: Value = match e.body {
-            Some(b) => Body::parse(b).map_or_else(
-                |_| Value::String(String::from_utf8_lossy(b).into_owned()),
-                |body| serde_json::to_value(body).unwrap_or(Value::Null),
-            ),
-            None => Value::Null,
-        };
-        out.push(json!({
-            "index": e.index,
-            "leaf_hash": leaf_hash(e.envelope),
-            "envelope": envelope,
-            "body": body,
-            "salt": e.salt.map(base64_std),
-        }));
+        out.push(reader::entry_json(&e));
         Ok(true)
     })?;
     match args.format {
@@ -124,19 +108,6 @@ pub fn entries(args: &EntriesArgs) -> Result<(), CmdError> {
         }
     }
     Ok(())
-}
-
-fn base64_std(b: &[u8]) -> String {
-    use std::fmt::Write;
-    // Salts are 16 bytes; the receipt encoding (standard base64) is reused
-    // when the length is right, hex otherwise so nothing is hidden.
-    match <[u8; 16]>::try_from(b) {
-        Ok(s) => evident_core::receipt::encode_salt(&s),
-        Err(_) => b.iter().fold(String::from("hex:"), |mut acc, x| {
-            let _ = write!(acc, "{x:02x}");
-            acc
-        }),
-    }
 }
 
 /// Get a receipt for one entry: its envelope, body and salt, the latest

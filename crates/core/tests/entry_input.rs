@@ -502,6 +502,9 @@ fn origins() {
     );
     assert!(origin("localhost", "0", &"a".repeat(63)).is_ok());
     assert!(origin(&format!("{}.com", "a".repeat(60)), "t_1", "log-2").is_ok());
+    // The system tenant is the one name outside the client rule.
+    assert!(origin("x", "_system", "events").is_ok());
+    assert!(origin("x", "t", "_system").is_err());
     for (i, t, l) in [
         ("", "t", "l"),
         ("Example.com", "t", "l"),
@@ -512,6 +515,7 @@ fn origins() {
         (&"a.".repeat(127)[..], "t", "l"),
         ("x", "", "l"),
         ("x", "_t", "l"),
+        ("x", "_systems", "l"),
         ("x", "t/u", "l"),
         ("x", "t", &"a".repeat(64)[..]),
         ("x", "t", "L"),

@@ -260,10 +260,16 @@ pub struct NewApiKey<'a> {
 }
 
 /// Checks a tenant name: names starting with `_` are the system's
-/// ([`StoreError::TenantReserved`]); any other must follow the rule of a
+/// ([`StoreError::TenantReserved`]), and the only one the store accepts is
+/// [`SYSTEM_TENANT`](evident_core::entry::SYSTEM_TENANT), which the server
+/// creates for its event log and admin credential; any other must follow
+/// the rule of a
 /// log path's tenant part, `[a-z0-9][a-z0-9_-]{0,62}`
 /// ([`StoreError::BadTenantName`]).
 pub fn check_tenant_name(name: &str) -> Result<(), StoreError> {
+    if name == evident_core::entry::SYSTEM_TENANT {
+        return Ok(());
+    }
     if name.starts_with('_') {
         return Err(StoreError::TenantReserved {
             name: name.chars().take(64).collect(),

@@ -293,3 +293,36 @@ pub fn consistency(store: &mut dyn Store, log: &LogInfo, from: u64, to: u64) -> 
     let nodes = TileNodes::new(&tiles, to);
     Ok(consistency_proof(from, to, &nodes)?)
 }
+
+/// One stored entry as JSON, for people and API clients: `index`,
+/// `leaf_hash` (of the bytes as stored), `envelope` and `body` parsed (or,
+/// if a row no longer parses, its bytes as a string, so tampering shows
+/// rather than hides), and `salt` (standard base64; `hex:…` when it is not
+/// 16 bytes). A redacted or deleted body is `null`.
+pub fn entry_json(e: &EntryRef<'_>) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let lossy = |b: &[u8]| Value::String(String::from_utf8_lossy(b).into_owned());
+    let envelope: Value = serde_json::from_slice(e.envelope).unwrap_or_else(|_| lossy(e.envelope));
+    let body = match e.body {
+        Some(b) => Body::parse(b).map_or_else(
+            |_| lossy(b),
+            |body| serde_json::to_value(body).unwrap_or(Value::Null),
+        ),
+        None => Value::Null,
+    };
+    let salt = e.salt.map(|s| match <[u8; 16]>::try_from(s) {
+        Ok(s) => encode_salt(&s),
+        Err(_) => s.iter().fold(String::from("hex:"), |mut acc, x| {
+            use std::fmt::Write;
+            let _ = write!(acc, "{x:02x}");
+            acc
+        }),
+    });
+    json!({
+        "index": e.index,
+        "leaf_hash": evident_core::hash::leaf_hash(e.envelope),
+        "envelope": envelope,
+        "body": body,
+        "salt": salt,
+    })
+}

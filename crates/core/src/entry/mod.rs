@@ -31,7 +31,9 @@ mod number;
 mod time;
 mod view;
 
-pub use name::{MAX_INSTANCE_BYTES, MAX_KIND_BYTES, MAX_SEGMENT_BYTES, origin, validate_kind};
+pub use name::{
+    MAX_INSTANCE_BYTES, MAX_KIND_BYTES, MAX_SEGMENT_BYTES, SYSTEM_TENANT, origin, validate_kind,
+};
 pub use number::check_numbers;
 pub use time::{MAX_TS_MICROS, MIN_TS_MICROS, format_ts, parse_ts, try_format_ts};
 pub use view::EnvelopeView;

@@ -20,6 +20,11 @@ fn bad_name(name: &str, reason: &'static str) -> EntryError {
     }
 }
 
+/// The server's own tenant (its event log and admin credential). It is the
+/// one tenant name outside the client rule below, so no client-made tenant
+/// can ever be mistaken for it.
+pub const SYSTEM_TENANT: &str = "_system";
+
 /// Tenant and log names: `[a-z0-9][a-z0-9_-]{0,62}`.
 fn check_segment(name: &str) -> Result<(), EntryError> {
     let b = name.as_bytes();
@@ -74,11 +79,14 @@ fn check_instance(name: &str) -> Result<(), EntryError> {
 }
 
 /// Builds the origin `<instance>/<tenant>/<log>` after checking each part:
-/// tenant and log names `[a-z0-9][a-z0-9_-]{0,62}`; instance names
+/// tenant and log names `[a-z0-9][a-z0-9_-]{0,62}` (and the tenant
+/// [`SYSTEM_TENANT`]); instance names
 /// DNS-like `[a-z0-9.-]` up to 253 bytes.
 pub fn origin(instance: &str, tenant: &str, log: &str) -> Result<String, EntryError> {
     check_instance(instance)?;
-    check_segment(tenant)?;
+    if tenant != SYSTEM_TENANT {
+        check_segment(tenant)?;
+    }
     check_segment(log)?;
     Ok(format!("{instance}/{tenant}/{log}"))
 }

@@ -248,7 +248,7 @@ impl SqliteStore {
 /// Maps SQLite errors to the store's: locks, I/O and a read-only or full
 /// disk mean the database is unavailable; a trigger's refusal is an
 /// append-only violation.
-pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+pub fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode as C;
     if let rusqlite::Error::SqliteFailure(f, msg) = &e {
         let text = msg.clone().unwrap_or_else(|| e.to_string());

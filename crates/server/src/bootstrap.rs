@@ -1,0 +1,288 @@
+//! Start-up and shutdown: prepare the data directory (initialising an empty
+//! one, with a bootstrap admin credential), open the database, start the
+//! writer and the background verifier, listen, and drain on a signal.
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use evident_core::ErrorCode;
+use evident_core::entry::{format_ts, origin};
+use evident_store::datadir::DataDir;
+use evident_store::sqlite::SqliteStore;
+use evident_store::{LogInfo, Store, StoreError};
+use serde_json::json;
+
+use crate::apikey::{self, Scope};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pool::{Opener, Pool};
+use crate::routes::router;
+use crate::state::AppState;
+use crate::system::{Event, SYSTEM_LOG, SYSTEM_TENANT, SystemLog};
+use crate::verifier::VerifierHealth;
+use crate::writer::{Writer, WriterSettings};
+
+/// The bootstrap admin credential, inside the data directory.
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+/// How long a connection waits for another writer's lock before the
+/// request fails with `db.unavailable` (the CLI's default is longer: an
+/// operator can wait, a client should get an answer).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory or database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin credential file.
+    #[error("cannot write the admin credential {}: {source}", path.display())]
+    AdminKey {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The async runtime.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(String),
+    /// The HTTP server failed while running.
+    #[error("the HTTP server failed: {0}")]
+    Serve(String),
+}
+
+impl ErrorCode for StartError {
+    fn code(&self) -> &'static str {
+        match self {
+            StartError::Store(e) => e.code(),
+            StartError::Bind { .. } => "server.bind_failed",
+            StartError::AdminKey { .. } => "io.failed",
+            StartError::Runtime(_) | StartError::Serve(_) => "server.failed",
+        }
+    }
+}
+
+/// JSON logs on standard output, filtered by `level` (an `EnvFilter`
+/// directive; `RUST_LOG` is not read, `EVIDENT_LOG_LEVEL` is, through the
+/// config). Safe to call twice.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .try_init();
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutting down"),
+        () = term => tracing::info!(signal = "SIGTERM", "shutting down"),
+    }
+}
+
+fn now() -> String {
+    format_ts(evident_store::sequencer::system_clock())
+}
+
+/// Opens SQLite connections to `path` for the pool and the writer.
+fn sqlite_opener(path: PathBuf) -> Opener {
+    Arc::new(move || {
+        let s = SqliteStore::open(&path, false)?;
+        s.connection()
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(evident_store::sqlite::map_err)?;
+        Ok(Box::new(s) as Box<dyn Store>)
+    })
+}
+
+/// Makes sure the system tenant, its event log, and (when no admin key is
+/// in use yet) the bootstrap admin credential exist. Returns the system log
+/// and the credential file if one was written now.
+fn prepare_system(
+    store: &mut dyn Store,
+    instance: &str,
+    data_dir: &Path,
+) -> Result<(LogInfo, Option<PathBuf>), StartError> {
+    if store.find_tenant(SYSTEM_TENANT)?.is_none() {
+        store.create_tenant(SYSTEM_TENANT, &now())?;
+    }
+    let log = match store.find_log(SYSTEM_TENANT, SYSTEM_LOG)? {
+        Some(l) => l,
+        None => {
+            let o = origin(instance, SYSTEM_TENANT, SYSTEM_LOG).map_err(StoreError::Entry)?;
+            store.create_log(SYSTEM_TENANT, SYSTEM_LOG, &o, &now())?
+        }
+    };
+    let path = data_dir.join(ADMIN_KEY_FILE);
+    let has_admin = store.api_keys()?.iter().any(|k| {
+        k.tenant == SYSTEM_TENANT && k.revoked_at.is_none() && k.scopes.iter().any(|s| s == "admin")
+    });
+    if has_admin || path.exists() {
+        return Ok((log, None));
+    }
+    let issued = apikey::issue(
+        store,
+        SYSTEM_TENANT,
+        &[Scope::Admin, Scope::Read, Scope::Verify],
+        &now(),
+    )?;
+    write_secret(&path, &issued.token).map_err(|source| StartError::AdminKey {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((log, Some(path)))
+}
+
+/// Writes `secret` and a newline to a new file with mode 0600.
+fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+/// Runs the server until `shutdown` resolves, then drains.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let dir = DataDir::new(&config.data_dir, config.key_file.clone());
+    let initialised_now = if dir.is_initialized() {
+        false
+    } else {
+        dir.init(&config.instance)?;
+        true
+    };
+    let mut opened = dir.open()?;
+    let signer = dir.signer(&mut opened)?;
+    let vkey = signer.verifier_key().to_string();
+    let instance = opened.instance.clone();
+    let head = opened.store.migration_status()?.current;
+    let (system_log, admin_file) = prepare_system(&mut opened.store, &instance, dir.dir())?;
+    let backend = opened.store.backend();
+
+    let open = sqlite_opener(dir.db_path());
+    let writer_store = open()?;
+    let metrics = Arc::new(Metrics::new());
+    let writer = Writer::start(
+        writer_store,
+        Arc::clone(&open),
+        signer,
+        WriterSettings {
+            batch_max_entries: config.batch_max_entries,
+            max_queued_entries: config.batch_max_entries.saturating_mul(20).max(100_000),
+        },
+        Arc::clone(&metrics),
+        system_log.id,
+    );
+    let pool = Pool::new(open, config.read_connections);
+    let system = SystemLog::new(system_log, Arc::clone(&writer), Arc::clone(&metrics));
+    let verify_interval = Duration::from_secs(config.verify_interval_secs);
+    let verifier = Arc::new(VerifierHealth::new(verify_interval));
+    let listen = config.listen;
+    let state = AppState::new(
+        config,
+        instance.clone(),
+        backend,
+        vkey.clone(),
+        pool,
+        Arc::clone(&writer),
+        Arc::clone(&metrics),
+        system.clone(),
+        verifier,
+    );
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
+
+    tracing::info!(
+        event = "started",
+        instance = %instance,
+        version = crate::VERSION,
+        git_hash = crate::GIT_HASH,
+        backend,
+        migration_head = head,
+        listen = %local,
+        data_dir = %dir.dir().display(),
+        verifier_key = %vkey,
+        initialised = initialised_now,
+        admin_key_file = admin_file.as_ref().map(|p| p.display().to_string()),
+        "evident serving"
+    );
+    system.record(Event {
+        kind: "evident.server.started",
+        actor: "server",
+        action: "start",
+        resource: &instance,
+        outcome: "ok",
+        data: json!({"version": crate::VERSION, "git_hash": crate::GIT_HASH, "listen": local.to_string()}),
+    });
+
+    let verifier_task = tokio::spawn(crate::verifier::run(state.clone(), verify_interval));
+    let app = router(state.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+
+    // Every request in flight has been answered. Record the stop, then let
+    // the writer finish what is queued (each batch with its checkpoint).
+    verifier_task.abort();
+    system.record(Event {
+        kind: "evident.server.stopped",
+        actor: "server",
+        action: "stop",
+        resource: &instance,
+        outcome: if served.is_ok() { "ok" } else { "failed" },
+        data: json!({}),
+    });
+    let w = Arc::clone(&writer);
+    let _ = tokio::task::spawn_blocking(move || w.shutdown()).await;
+    tracing::info!(
+        event = "stopped",
+        "evident stopped; every acknowledged entry is committed"
+    );
+    served.map_err(|e| StartError::Serve(e.to_string()))
+}
