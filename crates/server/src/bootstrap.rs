@@ -28,11 +28,6 @@ use crate::writer::{Writer, WriterSettings};
 /// The bootstrap admin credential, inside the data directory.
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 
-/// How long a connection waits for another writer's lock before the
-/// request fails with `db.unavailable` (the CLI's default is longer: an
-/// operator can wait, a client should get an answer).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -116,11 +111,11 @@ fn now() -> String {
 }
 
 /// Opens SQLite connections to `path` for the pool and the writer.
-fn sqlite_opener(path: PathBuf) -> Opener {
+fn sqlite_opener(path: PathBuf, busy_timeout: Duration) -> Opener {
     Arc::new(move || {
         let s = SqliteStore::open(&path, false)?;
         s.connection()
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(busy_timeout)
             .map_err(evident_store::sqlite::map_err)?;
         Ok(Box::new(s) as Box<dyn Store>)
     })
@@ -196,7 +191,10 @@ pub async fn run(
     let (system_log, admin_file) = prepare_system(&mut opened.store, &instance, dir.dir())?;
     let backend = opened.store.backend();
 
-    let open = sqlite_opener(dir.db_path());
+    let open = sqlite_opener(
+        dir.db_path(),
+        Duration::from_millis(config.db_busy_timeout_ms),
+    );
     let writer_store = open()?;
     let metrics = Arc::new(Metrics::new());
     let writer = Writer::start(

@@ -52,6 +52,10 @@ pub struct Config {
     pub log_level: String,
     /// How many read connections the server keeps open.
     pub read_connections: usize,
+    /// How long a database call waits for another process's lock before
+    /// it fails with `db.unavailable` (a client should get an answer; an
+    /// operator's CLI waits longer).
+    pub db_busy_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             verify_interval_secs: 60,
             log_level: "info".to_owned(),
             read_connections: 4,
+            db_busy_timeout_ms: 5_000,
         }
     }
 }
@@ -182,6 +187,7 @@ impl Config {
             verify_interval_secs => "EVIDENT_VERIFY_INTERVAL_SECS",
             log_level => "EVIDENT_LOG_LEVEL",
             read_connections => "EVIDENT_READ_CONNECTIONS",
+            db_busy_timeout_ms => "EVIDENT_DB_BUSY_TIMEOUT_MS",
         );
         if let Some(v) = get("EVIDENT_KEY_FILE") {
             self.key_file = Some(PathBuf::from(v));
