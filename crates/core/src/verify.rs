@@ -447,6 +447,26 @@ pub struct LogVerifier {
     found_count: u64,
 }
 
+/// A verified prefix of a log: what a later run needs in order to check
+/// only the entries appended since, instead of the whole log again.
+///
+/// It holds the tree's right edge (a compact range: one hash per set bit
+/// of the size), the last leaf hash for the `prev` chain, the last `ts`
+/// and each producer's last `source.seq`, so the entries after it are
+/// checked exactly as a full run would check them. What it cannot see is
+/// a later change to the prefix's own rows; a full run still catches that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPrefix {
+    /// Entries verified.
+    pub size: u64,
+    /// The signed root they matched.
+    pub root: Hash,
+    tree: CompactTree,
+    prev: Hash,
+    last_ts: Option<String>,
+    producers: HashMap<String, u64>,
+}
+
 impl LogVerifier {
     /// A verifier for the log `origin`, trusting `verifiers` for its
     /// checkpoints.
@@ -474,6 +494,49 @@ impl LogVerifier {
             found: Vec::new(),
             found_count: 0,
         }
+    }
+
+    /// Records a problem found outside the rows and notes, such as a
+    /// consistency proof from stored tiles that does not hold.
+    pub fn add_problem(&mut self, index: u64, reason: Reason, detail: impl Into<String>) {
+        self.record(Violation::new(index, reason, detail));
+    }
+
+    /// A verifier that continues after `prefix`: rows are fed from index
+    /// `prefix.size`, checkpoints smaller than it are rollbacks, and one of
+    /// the same size must have the prefix's root.
+    pub fn resume(origin: &str, verifiers: Verifiers, prefix: &VerifiedPrefix) -> Self {
+        let mut v = LogVerifier::new(origin, verifiers);
+        v.expected_prev = prefix.prev;
+        v.expected_index = prefix.size;
+        v.tree = prefix.tree.clone();
+        v.last_ts.clone_from(&prefix.last_ts);
+        v.producers.clone_from(&prefix.producers);
+        v.max_index_seen = prefix.size.checked_sub(1);
+        v.largest_signed = prefix.size;
+        v.verified_size = (prefix.size > 0).then_some(prefix.size);
+        v
+    }
+
+    /// The prefix verified so far, when everything fed verified: no
+    /// problem found, no body waiting for a redaction, every checkpoint
+    /// reached, and the tree's size is one a signed checkpoint matched.
+    /// Call before [`LogVerifier::finish`].
+    pub fn prefix(&self) -> Option<VerifiedPrefix> {
+        let size = self.tree.size();
+        let clean =
+            self.found_count == 0 && self.missing_bodies.is_empty() && self.pending.is_empty();
+        if !clean || self.verified_size != Some(size) {
+            return None;
+        }
+        Some(VerifiedPrefix {
+            size,
+            root: self.tree.root(),
+            tree: self.tree.clone(),
+            prev: self.expected_prev,
+            last_ts: self.last_ts.clone(),
+            producers: self.producers.clone(),
+        })
     }
 
     /// The size the store claims for the log (its head). A claim larger

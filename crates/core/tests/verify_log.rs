@@ -396,3 +396,93 @@ fn compact_tree_agrees_with_the_sample_log() {
     }
     assert_eq!(t.root(), log.tree.root());
 }
+
+// ---------------------------------------------------------------------------
+// Resuming after a verified prefix (the server's background verifier).
+// ---------------------------------------------------------------------------
+
+/// Verifies rows `..k` with the checkpoints up to and including `cp`, and
+/// returns the prefix.
+fn prefix_at(log: &SampleLog, k: usize, cp: usize) -> evident_core::verify::VerifiedPrefix {
+    let mut v = LogVerifier::new(ORIGIN, log.verifiers());
+    v.add_checkpoints(log.checkpoints[..=cp].iter().map(Vec::as_slice));
+    for r in &log.rows[..k] {
+        v.push(r.as_entry_row());
+    }
+    let p = v.prefix().expect("a clean prefix");
+    assert!(v.finish().valid);
+    p
+}
+
+fn resume_rows(
+    log: &SampleLog,
+    p: &evident_core::verify::VerifiedPrefix,
+    rows: &[Row],
+    cps: &[Vec<u8>],
+) -> (Report, Option<evident_core::verify::VerifiedPrefix>) {
+    let mut v = LogVerifier::resume(ORIGIN, log.verifiers(), p);
+    v.add_checkpoints(cps.iter().map(Vec::as_slice));
+    for r in rows {
+        v.push(r.as_entry_row());
+    }
+    let next = v.prefix();
+    (v.finish(), next)
+}
+
+#[test]
+fn resuming_after_a_prefix_equals_a_full_run() {
+    let log = log50();
+    let p = prefix_at(&log, 20, 1);
+    assert_eq!(p.size, 20);
+    // Only the latest checkpoint is given, as the server does.
+    let (r, next) = resume_rows(&log, &p, &log.rows[20..], &log.checkpoints[4..]);
+    assert!(r.valid, "{r:#?}");
+    assert_eq!(r.rows_checked, 30);
+    assert_eq!(r.total_count, 50);
+    assert_eq!(r.verified_size, Some(50));
+    let full = {
+        let mut v = LogVerifier::new(ORIGIN, log.verifiers());
+        v.add_checkpoints(log.checkpoints.iter().map(Vec::as_slice));
+        for row in &log.rows {
+            v.push(row.as_entry_row());
+        }
+        v.prefix().unwrap()
+    };
+    assert_eq!(next.unwrap(), full);
+}
+
+#[test]
+fn resuming_finds_breaks_after_the_prefix() {
+    let log = log50();
+    let p = prefix_at(&log, 20, 1);
+    let mut rows = log.rows[20..].to_vec();
+    edit_envelope(&mut rows[5], |e| e.kind = "forged.kind".into());
+    let (r, next) = resume_rows(&log, &p, &rows, &log.checkpoints[4..]);
+    assert_eq!(first(&r), (25, Reason::LeafHashMismatch));
+    assert!(next.is_none());
+}
+
+#[test]
+fn resuming_with_an_older_checkpoint_is_rollback() {
+    let log = log50();
+    let p = prefix_at(&log, 40, 3);
+    // The store now offers only the size-20 checkpoint and 20 rows.
+    let (r, next) = resume_rows(&log, &p, &[], &log.checkpoints[1..2]);
+    assert_eq!(first(&r), (20, Reason::CheckpointRollback));
+    assert!(next.is_none());
+}
+
+#[test]
+fn resuming_with_a_forked_checkpoint_of_the_same_size_fails() {
+    let log = log50();
+    let p = prefix_at(&log, 20, 1);
+    // A different log's tree signed at the same size, with the same key.
+    let mut other = SampleLog::new();
+    for i in 0..20 {
+        other.append_json(&format!(r#"{{"kind":"other.kind","actor":"a{i}"}}"#));
+    }
+    let forked = other.checkpoint();
+    let (r, _) = resume_rows(&log, &p, &[], &[forked]);
+    assert!(!r.valid, "{r:#?}");
+    assert_eq!(r.checkpoint_mismatches.len(), 1, "{r:#?}");
+}

@@ -2,8 +2,12 @@
 //! drives the chain-break, signature-failure and violation counters that
 //! alerts page on.
 //!
-//! A log is verified again only when its latest checkpoint changed since
-//! the last run. Each finding is counted once: the counters grow by the
+//! Each pass continues every log from the prefix the last pass verified
+//! (`reader::verify_incremental`: the latest checkpoint's signature, a
+//! consistency proof from stored tiles between the verified size and it,
+//! and only the rows appended since), and every [`FULL_EVERY`] passes
+//! verifies every log in full, so a change inside a verified prefix is
+//! found too. Each finding is counted once: the counters grow by the
 //! number of problems a run finds beyond those the previous run of the
 //! same log already reported, so an unrepaired break does not page again
 //! on every interval, and a new one does.
@@ -13,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use evident_core::verify::{Reason, Report};
+use evident_core::verify::{Reason, Report, VerifiedPrefix};
 use evident_store::{LogId, reader};
 use serde_json::json;
 
@@ -92,13 +96,22 @@ fn split_counts(report: &Report) -> (u64, u64) {
     (breaks, sigs)
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+/// What the verifier remembers of a log between passes.
+#[derive(Debug, Default, Clone)]
 struct Seen {
+    /// The verified prefix to continue from.
+    prefix: Option<VerifiedPrefix>,
+    /// The latest checkpoint size seen (verified or not).
     size: u64,
+    /// Findings of the last run, so the same ones are not counted again.
     violations: u64,
     signature_failures: u64,
     breaks: u64,
 }
+
+/// Every this many passes, each log is verified in full again, so a change
+/// to rows inside the verified prefix is found too.
+pub const FULL_EVERY: u64 = 60;
 
 /// Runs until the process ends.
 pub async fn run(state: AppState, interval: Duration) {
@@ -107,10 +120,13 @@ pub async fn run(state: AppState, interval: Duration) {
     }
     let mut seen: HashMap<LogId, Seen> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
+    let mut passes: u64 = 0;
     loop {
         tick.tick().await;
         state.limits.forget_idle();
-        let result = pass(&state, &mut seen).await;
+        let full = passes.is_multiple_of(FULL_EVERY);
+        passes += 1;
+        let result = pass(&state, &mut seen, full).await;
         if let Ok(mut g) = state.verifier.last_error.lock() {
             *g = result.err().map(|e| e.to_string());
         }
@@ -118,7 +134,11 @@ pub async fn run(state: AppState, interval: Duration) {
     }
 }
 
-async fn pass(state: &AppState, seen: &mut HashMap<LogId, Seen>) -> Result<(), ApiError> {
+async fn pass(
+    state: &AppState,
+    seen: &mut HashMap<LogId, Seen>,
+    full: bool,
+) -> Result<(), ApiError> {
     let logs = state
         .pool
         .with(|s| {
@@ -133,26 +153,33 @@ async fn pass(state: &AppState, seen: &mut HashMap<LogId, Seen>) -> Result<(), A
             Ok(out)
         })
         .await?;
-    let mut lag = 0;
-    for (log, size) in &logs {
-        let before = seen.get(&log.id).copied().unwrap_or_default();
-        lag += size.saturating_sub(before.size);
-    }
+    let verified = |seen: &HashMap<LogId, Seen>, id| {
+        seen.get(&id)
+            .and_then(|s: &Seen| s.prefix.as_ref().map(|p| p.size))
+            .unwrap_or(0)
+    };
+    let lag: u64 = logs
+        .iter()
+        .map(|(log, size)| size.saturating_sub(verified(seen, log.id)))
+        .sum();
     state.metrics.set_verification_lag(lag);
     for (log, size) in logs {
-        let before = seen.get(&log.id).copied().unwrap_or_default();
-        if size == before.size && before.size > 0 {
+        let before = seen.get(&log.id).cloned().unwrap_or_default();
+        let up_to_date = before.prefix.as_ref().is_some_and(|p| p.size == size);
+        if up_to_date && !full {
             continue;
         }
         let l = log.clone();
-        let report = state
+        let prefix = if full { None } else { before.prefix.clone() };
+        let result = state
             .pool
             .with(move |s| {
                 let verifiers = stored_verifiers(s).map_err(ApiError::from)?;
-                reader::verify_log(s, &l, verifiers, &mut |_, _| {}).map_err(ApiError::from)
+                reader::verify_incremental(s, &l, verifiers, prefix.as_ref())
+                    .map_err(ApiError::from)
             })
             .await;
-        let report = match report {
+        let (report, next) = match result {
             Ok(r) => r,
             Err(e) => {
                 state.metrics.observe_verification("error", 0, 0, 0);
@@ -185,6 +212,9 @@ async fn pass(state: &AppState, seen: &mut HashMap<LogId, Seen>) -> Result<(), A
         seen.insert(
             log.id,
             Seen {
+                // An invalid run keeps the last good prefix: the next pass
+                // checks again from there.
+                prefix: next.or(before.prefix),
                 size,
                 violations: report.violation_count,
                 signature_failures: sigs,
@@ -192,6 +222,13 @@ async fn pass(state: &AppState, seen: &mut HashMap<LogId, Seen>) -> Result<(), A
             },
         );
     }
-    state.metrics.set_verification_lag(0);
+    let lag: u64 = seen
+        .values()
+        .map(|s| {
+            s.size
+                .saturating_sub(s.prefix.as_ref().map_or(0, |p| p.size))
+        })
+        .sum();
+    state.metrics.set_verification_lag(lag);
     Ok(())
 }

@@ -6,12 +6,15 @@ use std::ops::Range;
 use std::sync::mpsc;
 
 use evident_core::checkpoint::Checkpoint;
+use evident_core::checkpoint::open_checkpoint;
 use evident_core::entry::{Body, Envelope};
-use evident_core::merkle::{consistency_proof, inclusion_proof, verify_inclusion};
+use evident_core::merkle::{
+    consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
+};
 use evident_core::note::Verifiers;
 use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
 use evident_core::tile::{TileError, TileId, TileKind, TileNodes, TileReader};
-use evident_core::verify::{BodyRow, EntryRow, LogVerifier, Report};
+use evident_core::verify::{BodyRow, EntryRow, LogVerifier, Reason, Report, VerifiedPrefix};
 use evident_core::{ErrorCode, Hash};
 
 use crate::backend::{Store, tile_prefix};
@@ -50,6 +53,81 @@ pub fn verify_log(
     drop(checkpoints);
     progress(0, total);
 
+    let v = feed_rows(store, log, 0, v, total, progress)?;
+    Ok(v.finish())
+}
+
+/// Verifies a log continuing from a verified prefix (the background
+/// verifier's incremental run), or from the start when there is none yet.
+/// Returns the report and the new prefix, if everything verified.
+///
+/// With a prefix, only the latest checkpoint is read: its signature is
+/// checked, a consistency proof from the prefix's size to it is computed
+/// from stored tiles and checked against both signed roots (so a tree
+/// rewritten behind the prefix, or tiles that no longer match it, are
+/// caught without a rescan), and the rows after the prefix are checked as a
+/// full run would check them. Rows inside the prefix are not read again: a
+/// full run ([`verify_log`]) is what finds a later change to them.
+pub fn verify_incremental(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    verifiers: Verifiers,
+    prefix: Option<&VerifiedPrefix>,
+) -> Result<(Report, Option<VerifiedPrefix>)> {
+    let Some(prefix) = prefix else {
+        let checkpoints = store.checkpoints(log.id)?;
+        let total = checkpoints.last().map_or(0, |c| c.size);
+        let mut v = LogVerifier::new(&log.origin, verifiers);
+        v.set_claimed_size(total);
+        v.add_checkpoints(checkpoints.iter().map(|c| c.note.as_bytes()));
+        drop(checkpoints);
+        let v = feed_rows(store, log, 0, v, total, &mut |_, _| {})?;
+        let next = v.prefix();
+        return Ok((v.finish(), next));
+    };
+    let latest = store.latest_checkpoint(log.id)?;
+    let mut v = LogVerifier::resume(&log.origin, verifiers.clone(), prefix);
+    let Some(latest) = latest else {
+        // The checkpoints the prefix was verified against are gone.
+        v.set_claimed_size(prefix.size);
+        let next = v.prefix();
+        return Ok((v.finish(), next));
+    };
+    v.set_claimed_size(latest.size);
+    v.add_checkpoints([latest.note.as_bytes()]);
+    if latest.size > prefix.size
+        && let Ok((cp, _)) = open_checkpoint(latest.note.as_bytes(), &verifiers, None)
+        && cp.size == latest.size
+    {
+        let proven = consistency(store, log, prefix.size, cp.size).and_then(|proof| {
+            verify_consistency(prefix.size, cp.size, &proof, &prefix.root, &cp.root)
+                .map_err(StoreError::from)
+        });
+        if let Err(e) = proven {
+            v.add_problem(
+                prefix.size,
+                Reason::CheckpointRootMismatch,
+                format!(
+                    "the stored tree does not prove the checkpoint of size {} consistent with the verified one of size {}: {e}",
+                    cp.size, prefix.size
+                ),
+            );
+        }
+    }
+    let v = feed_rows(store, log, prefix.size, v, latest.size, &mut |_, _| {})?;
+    let next = v.prefix();
+    Ok((v.finish(), next))
+}
+
+/// Scans rows from `from` into `v` on a second thread.
+fn feed_rows(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    from: u64,
+    mut v: LogVerifier,
+    total: u64,
+    progress: Progress<'_>,
+) -> Result<LogVerifier> {
     let (full_tx, full_rx) = mpsc::sync_channel::<RowChunk>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<RowChunk>();
     std::thread::scope(|scope| {
@@ -63,7 +141,7 @@ pub fn verify_log(
         });
         let mut done = 0u64;
         let mut chunk = RowChunk::default();
-        let scanned = store.scan_entries(log.id, 0, &mut |e| {
+        let scanned = store.scan_entries(log.id, from, &mut |e| {
             chunk.push(&e);
             if chunk.rows.len() == CHUNK_ROWS {
                 let next = empty_rx.try_recv().unwrap_or_default();
@@ -87,7 +165,7 @@ pub fn verify_log(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         scanned?;
         progress(done, total);
-        Ok(v.finish())
+        Ok(v)
     })
 }
 
