@@ -17,6 +17,7 @@ pub mod init_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
 pub mod serve_cmd;
+pub mod tenant_cmds;
 pub mod verify_cmd;
 
 use common::CmdError;
@@ -48,6 +49,8 @@ enum Command {
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
     Keys(init_cmd::KeysArgs),
     Migrate(init_cmd::MigrateArgs),
+    Tenant(tenant_cmds::TenantArgs),
+    ApiKey(tenant_cmds::ApiKeyArgs),
 }
 
 /// How a command prints its result.
@@ -97,6 +100,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
         Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
+        Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
+        Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
     }
 }
 

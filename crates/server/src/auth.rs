@@ -63,6 +63,24 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// Refuses unless the key is the system tenant's with the `admin`
+    /// scope: a tenant key must never administer other tenants, whatever
+    /// scopes someone gave it.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require(Scope::Admin)?;
+        if self.tenant == crate::system::SYSTEM_TENANT {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "auth.scope",
+                "only the system tenant's keys may use the admin endpoints",
+            ))
+        }
+    }
+}
+
 fn unauthorized(code: &'static str, message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, message)
 }

@@ -77,7 +77,7 @@ pub async fn create_tenant(
     Extension(p): Extension<Principal>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    p.require(Scope::Admin)?;
+    p.require_admin()?;
     let req: NewTenant = body_json(&body)?;
     user_tenant_name(&req.name)?;
     let name = req.name.clone();
@@ -98,7 +98,7 @@ pub async fn list_tenants(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> ApiResult<Response> {
-    p.require(Scope::Admin)?;
+    p.require_admin()?;
     let ts = state
         .pool
         .with(|s| s.tenants().map_err(ApiError::from))
@@ -116,7 +116,7 @@ async fn set_status(
     name: String,
     status: TenantStatus,
 ) -> ApiResult<Response> {
-    p.require(Scope::Admin)?;
+    p.require_admin()?;
     if name == SYSTEM_TENANT {
         return Err(ApiError::bad_request(
             "tenant.reserved",
@@ -170,7 +170,7 @@ pub async fn issue_key(
     Extension(p): Extension<Principal>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    p.require(Scope::Admin)?;
+    p.require_admin()?;
     let req: NewKey = body_json(&body)?;
     user_tenant_name(&req.tenant)?;
     let scopes = parse_scopes(&req.scopes.join(","))
@@ -215,7 +215,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
 ) -> ApiResult<Response> {
-    p.require(Scope::Admin)?;
+    p.require_admin()?;
     let keys = state
         .pool
         .with(|s| s.api_keys().map_err(ApiError::from))
@@ -234,7 +234,7 @@ pub async fn revoke_key(
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    p.require(Scope::Admin)?;
+    p.require_admin()?;
     let i = id.clone();
     let k = state
         .pool

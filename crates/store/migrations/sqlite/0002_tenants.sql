@@ -4,7 +4,9 @@
 -- removed or changed: the audit trail of who could write must outlive
 -- the access itself. The triggers refuse anything else from any client.
 -- Only SHA-256 of a key's token is stored; the token is shown once, when
--- the key is issued.
+-- the key is issued. A tenant row is what the HTTP service knows: it is
+-- made by `evident tenant create`, not by writing a log (logs.tenant is a
+-- name, as before, with no reference to this table).
 
 CREATE TABLE tenants (
     name       TEXT PRIMARY KEY,
@@ -24,11 +26,6 @@ CREATE TABLE api_keys (
 ) STRICT;
 
 CREATE INDEX api_keys_tenant ON api_keys (tenant);
-
--- Logs written before this migration name tenants that had no row: they
--- become active tenants, created when their first log was.
-INSERT INTO tenants (name, status, created_at, updated_at)
-    SELECT tenant, 'active', min(created_at), min(created_at) FROM logs GROUP BY tenant;
 
 CREATE TRIGGER tenants_no_delete BEFORE DELETE ON tenants
 BEGIN SELECT RAISE(ABORT, 'evident: tenants are suspended, never removed (DELETE refused)'); END;

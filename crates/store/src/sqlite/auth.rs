@@ -229,10 +229,10 @@ mod tests {
     use crate::Store;
     use crate::sqlite::{MIGRATIONS, SqliteStore};
 
-    /// A database at migration 1 with logs of two tenants gets both as
-    /// active tenants, created when their first log was.
+    /// A database at migration 1 with a log moves to 2 with its log, and
+    /// no tenant: tenant rows come from `create_tenant` only.
     #[test]
-    fn migration_2_records_the_tenants_of_existing_logs() {
+    fn migration_2_upgrades_a_database_with_logs() {
         let mut s = SqliteStore::open_in_memory().unwrap();
         s.conn
             .execute_batch(
@@ -243,28 +243,20 @@ mod tests {
             .unwrap();
         s.conn.execute_batch(MIGRATIONS[0].sql).unwrap();
         s.conn
-            .execute_batch(
-                "INSERT INTO schema_migrations VALUES (1, 'init', 'then');
-                 INSERT INTO logs (tenant, name, origin, created_at) VALUES
-                     ('acme', 'b', 'x/acme/b', '2025-02-01T00:00:00.000000Z'),
-                     ('acme', 'a', 'x/acme/a', '2025-01-01T00:00:00.000000Z'),
-                     ('zeta', 'a', 'x/zeta/a', '2025-03-01T00:00:00.000000Z');",
-            )
+            .execute_batch("INSERT INTO schema_migrations VALUES (1, 'init', 'then');")
             .unwrap();
-        assert_eq!(s.migrate_up().unwrap(), vec![2]);
-        let at = |t: &str| TenantInfo {
-            name: t[..4].to_owned(),
-            status: TenantStatus::Active,
-            created_at: t[5..].to_owned(),
-            updated_at: t[5..].to_owned(),
-        };
+        let log = s
+            .create_log("acme", "audit", "x/acme/audit", "then")
+            .unwrap();
         assert_eq!(
-            s.tenants().unwrap(),
-            vec![
-                at("acme 2025-01-01T00:00:00.000000Z"),
-                at("zeta 2025-03-01T00:00:00.000000Z")
-            ]
+            s.migration_status().unwrap().pending,
+            [(2, "tenants".to_owned())]
         );
+        assert_eq!(s.migrate_up().unwrap(), vec![2]);
+        assert_eq!(s.logs().unwrap(), [log]);
+        assert_eq!(s.tenants().unwrap(), []);
+        s.create_tenant("acme", "now").unwrap();
+        assert_eq!(s.tenants().unwrap().len(), 1);
     }
 
     /// The per-request lookup probes the primary keys; it never scans.
