@@ -182,13 +182,7 @@ impl Server {
 
     /// A request to this server.
     pub(crate) fn req(&self, method: &str, path: &str) -> Req {
-        Req {
-            addr: self.addr,
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
+        Req::new(self.addr, method, path)
     }
 
     /// `GET path`.
@@ -281,6 +275,17 @@ pub(crate) struct Req {
 }
 
 impl Req {
+    /// A request to `addr` (for threads that outlive a [`Server`] borrow).
+    pub(crate) fn new(addr: SocketAddr, method: &str, path: &str) -> Req {
+        Req {
+            addr,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     /// Adds a header.
     pub(crate) fn header(mut self, name: &str, value: &str) -> Req {
         self.headers.push((name.to_owned(), value.to_owned()));
