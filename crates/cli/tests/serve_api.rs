@@ -31,7 +31,7 @@ fn acme(env: &[(&str, &str)]) -> (tempfile::TempDir, Server, Key) {
 /// Client input of entry `i`: two kinds, a request id, a producer sequence.
 fn entry(i: u64) -> Value {
     json!({
-        "kind": if i % 2 == 0 { "user.login" } else { "user.logout" },
+        "kind": if i.is_multiple_of(2) { "user.login" } else { "user.logout" },
         "request_id": format!("r-{i}"),
         "actor": format!("user-{i}"),
         "source": {"id": "gw", "seq": i + 1},

@@ -45,14 +45,17 @@ pub struct Event<'a> {
     pub data: Value,
 }
 
+/// What makes two events repeats of each other: kind, actor and error
+/// code (`data.code`).
+type Repeat = (String, String, String);
+
 /// Writes system events.
 #[derive(Debug, Clone)]
 pub struct SystemLog {
     log: LogInfo,
     writer: Arc<Writer>,
     metrics: Arc<Metrics>,
-    /// When each (kind, actor, code) was last recorded.
-    recent: Arc<Mutex<HashMap<(String, String, String), Instant>>>,
+    recent: Arc<Mutex<HashMap<Repeat, Instant>>>,
 }
 
 impl SystemLog {
