@@ -13,7 +13,7 @@ mod server;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use server::{Resp, Server};
+use server::{Key, Resp, Server};
 
 const ALL: &[&str] = &["append", "read", "verify"];
 
@@ -38,7 +38,18 @@ fn append(s: &Server, token: &str, log: &str, body: &Value) -> Resp {
         .send()
 }
 
-/// Every read of log `log`, as (what, request).
+/// A server with tenants acme and globex, and a key of each with every
+/// tenant scope.
+fn two_tenants() -> (tempfile::TempDir, Server, Key, Key) {
+    let (tmp, s) = start(&[]);
+    s.tenant("acme");
+    s.tenant("globex");
+    let acme = s.key("acme", ALL);
+    let globex = s.key("globex", ALL);
+    (tmp, s, acme, globex)
+}
+
+/// The paths of every read of log `log`.
 fn reads(log: &str) -> Vec<String> {
     [
         "entries",
@@ -64,11 +75,7 @@ fn answer(r: &Resp) -> (u16, Value, Option<String>) {
 
 #[test]
 fn another_tenants_log_answers_exactly_like_a_missing_one() {
-    let (_tmp, s) = start(&[]);
-    s.tenant("acme");
-    s.tenant("globex");
-    let acme = s.key("acme", ALL);
-    let globex = s.key("globex", ALL);
+    let (_tmp, s, acme, globex) = two_tenants();
 
     // What acme gets for "ledger" while no tenant has one.
     let before: Vec<_> = reads("ledger")
@@ -151,11 +158,7 @@ fn another_tenants_log_answers_exactly_like_a_missing_one() {
 
 #[test]
 fn the_tenant_comes_from_the_key_never_from_a_header() {
-    let (_tmp, s) = start(&[]);
-    s.tenant("acme");
-    s.tenant("globex");
-    let acme = s.key("acme", ALL);
-    let globex = s.key("globex", ALL);
+    let (_tmp, s, acme, globex) = two_tenants();
     assert_eq!(
         append(&s, &globex.token, "audit", &entries(1, "g")).status,
         201
@@ -309,11 +312,7 @@ fn revoked_with_the_cli_while_the_server_runs() {
 
 #[test]
 fn a_suspended_tenant_is_refused_until_resumed() {
-    let (_tmp, s) = start(&[]);
-    s.tenant("acme");
-    s.tenant("globex");
-    let acme = s.key("acme", ALL);
-    let globex = s.key("globex", ALL);
+    let (_tmp, s, acme, globex) = two_tenants();
     assert_eq!(
         append(&s, &acme.token, "audit", &entries(2, "a")).status,
         201
