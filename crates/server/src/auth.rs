@@ -116,6 +116,7 @@ pub(crate) async fn auth_layer(
                 .retry_after(wait)
                 .into_response();
             }
+            let (key_id, tenant) = (p.key_id.clone(), p.tenant.clone());
             req.extensions_mut().insert(p);
             let res = next.run(req).await;
             if res.status() == StatusCode::FORBIDDEN
@@ -123,6 +124,14 @@ pub(crate) async fn auth_layer(
                 && e.code == "auth.scope"
             {
                 state.metrics.auth_failure("auth.scope");
+                state.system.record_throttled(Event {
+                    kind: "evident.auth.denied",
+                    actor: &key_id,
+                    action: &action,
+                    resource: &tenant,
+                    outcome: "denied",
+                    data: json!({"code": "auth.scope", "request_id": current_request_id()}),
+                });
             }
             res
         }

@@ -28,8 +28,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-/// Marks a response whose body is already the JSON error shape, so the
-/// request middleware does not rewrite it.
+/// Marks a response whose body the server wrote (the JSON error shape, or
+/// a handler's own JSON), so the request middleware does not rewrite it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rendered;
 

@@ -183,7 +183,9 @@ async fn render_plain_error(res: Response) -> Response {
     res
 }
 
-/// Answers with `body` as JSON.
+/// Answers with `body` as JSON. The body is the handler's own, whatever
+/// the status (`/ready` answers 503 with its report): the request layer
+/// does not rewrite it.
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = status;
@@ -191,6 +193,7 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    res.extensions_mut().insert(Rendered);
     res
 }
 

@@ -6,9 +6,10 @@
 //! Events are written through the same writer as client entries, without
 //! waiting: recording an event must never slow or fail the request that
 //! caused it. So that a flood of bad requests cannot flood the log (or the
-//! writer), repeats of the same event for the same key are recorded at
-//! most once per [`REPEAT_WINDOW`]; every occurrence is still counted in
-//! the metrics, and an event that cannot be queued is counted as dropped.
+//! writer), repeats of the same event (kind and error code) for the same
+//! key are recorded at most once per [`REPEAT_WINDOW`]; every occurrence
+//! is still counted in the metrics, and an event that cannot be queued is
+//! counted as dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,13 +45,17 @@ pub struct Event<'a> {
     pub data: Value,
 }
 
+/// What makes two events repeats of each other: kind, actor and error
+/// code (`data.code`).
+type Repeat = (String, String, String);
+
 /// Writes system events.
 #[derive(Debug, Clone)]
 pub struct SystemLog {
     log: LogInfo,
     writer: Arc<Writer>,
     metrics: Arc<Metrics>,
-    recent: Arc<Mutex<HashMap<(String, String), Instant>>>,
+    recent: Arc<Mutex<HashMap<Repeat, Instant>>>,
 }
 
 impl SystemLog {
@@ -69,10 +74,13 @@ impl SystemLog {
         &self.log
     }
 
-    /// Records `event`, unless the same kind for the same actor was
-    /// recorded within [`REPEAT_WINDOW`].
+    /// Records `event`, unless the same kind with the same `data.code` for
+    /// the same actor was recorded within [`REPEAT_WINDOW`]. Another code
+    /// is another event: a key refused as revoked and then for its
+    /// suspended tenant leaves both in the log.
     pub fn record_throttled(&self, event: Event<'_>) {
-        let key = (event.kind.to_owned(), event.actor.to_owned());
+        let code = event.data["code"].as_str().unwrap_or_default().to_owned();
+        let key = (event.kind.to_owned(), event.actor.to_owned(), code);
         let now = Instant::now();
         if let Ok(mut recent) = self.recent.lock() {
             if recent

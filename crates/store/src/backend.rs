@@ -78,6 +78,17 @@ pub trait Store: Send {
         f: &mut dyn FnMut(EntryRef<'_>) -> Result<bool>,
     ) -> Result<()>;
 
+    /// Starts a read snapshot: until [`Store::end_snapshot`], every read on
+    /// this connection sees one committed state of the database, so a
+    /// reader of a log's checkpoints and then of its rows does not see a
+    /// batch committed in between in part (rows without their
+    /// checkpoint). Not for use inside an append.
+    fn begin_snapshot(&mut self) -> Result<()>;
+
+    /// Ends the snapshot [`Store::begin_snapshot`] started; later reads see
+    /// the latest commit again. Ends it even when it returns an error.
+    fn end_snapshot(&mut self) -> Result<()>;
+
     /// A stored hash tile `(level, index)` at whatever width it was last
     /// written: `(width, data)`.
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>>;

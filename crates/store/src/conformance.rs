@@ -56,6 +56,9 @@
 //!   renaming;
 //! - a revocation or suspension is seen by every other connection as
 //!   soon as it is committed;
+//! - between `begin_snapshot` and `end_snapshot` a connection reads one
+//!   committed state, so verification never sees half of a batch another
+//!   connection commits meanwhile;
 //! - text is compared byte-wise (log names sort as bytes, whatever the
 //!   database's collation);
 //! - two logs in one database never see each other's rows.
@@ -151,6 +154,7 @@ macro_rules! store_conformance_tests {
             sequencer_refuses_a_parent_not_before_the_entry,
             sequencer_two_connections_alternate,
             sequencer_concurrent_writers_share_one_log,
+            verification_reads_one_committed_state,
             tenants_are_created_listed_and_suspended,
             tenant_names_are_checked,
             api_keys_are_issued_found_listed_and_revoked,
@@ -1881,6 +1885,12 @@ impl Store for Failing {
     ) -> Result<()> {
         self.inner.scan_entries(log, from, f)
     }
+    fn begin_snapshot(&mut self) -> Result<()> {
+        self.inner.begin_snapshot()
+    }
+    fn end_snapshot(&mut self) -> Result<()> {
+        self.inner.end_snapshot()
+    }
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
         self.inner.read_tile(log, level, index)
     }
@@ -2084,6 +2094,37 @@ pub fn sequencer_two_connections_alternate(h: &mut dyn Harness) {
     }
     check_log(&mut *two, &log, size);
     check_log(&mut *h.connect(), &log, size);
+}
+
+/// A batch another connection commits while a log is being verified is not
+/// seen in part: verification reads the checkpoints and the rows of one
+/// committed state, so it reports the log as it was at its start (valid),
+/// never rows without their checkpoint (`checkpoint.uncovered`). The
+/// progress callback, called between the two reads, commits the batch.
+pub fn verification_reads_one_committed_state(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let log = new_log(&mut *store, "acme", "audit");
+    append_ok(
+        &mut Sequencer::new(signer()),
+        &mut *store,
+        &log,
+        &drafts("a", 10),
+    );
+    let mut other = h.connect();
+    let mut other_seq = Sequencer::new(signer());
+    let mut committed = false;
+    let report = reader::verify_log(&mut *store, &log, verifiers(), &mut |_, _| {
+        if !committed {
+            committed = true;
+            append_ok(&mut other_seq, &mut *other, &log, &drafts("b", 5));
+        }
+    })
+    .expect("verify_log runs");
+    assert!(committed);
+    assert!(report.valid, "{:?}", report.violations);
+    assert_eq!((report.total_count, report.rows_checked), (10, 10));
+    // Once it is over, the connection sees the new batch.
+    check_log(&mut *store, &log, 15);
 }
 
 /// Several threads, each with its own connection and sequencer, append to

@@ -36,8 +36,27 @@ const CHUNK_ROWS: usize = 4096;
 /// emptied chunks come back to be refilled. Memory is a few chunks plus the
 /// verifier's own state, whatever the log's size. The progress total is
 /// the size the latest checkpoint claims (counting rows would cost a scan
-/// of its own).
+/// of its own). The whole pass reads one snapshot
+/// ([`Store::begin_snapshot`]): what other connections commit meanwhile is
+/// for the next verification.
 pub fn verify_log(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    verifiers: Verifiers,
+    progress: Progress<'_>,
+) -> Result<Report> {
+    // The checkpoints and the rows of one committed state: a batch
+    // committed between the two reads would otherwise be rows without
+    // their checkpoint, a break that is not there.
+    store.begin_snapshot()?;
+    let report = verify_snapshot(store, log, verifiers, progress);
+    let ended = store.end_snapshot();
+    let report = report?;
+    ended?;
+    Ok(report)
+}
+
+fn verify_snapshot(
     store: &mut dyn Store,
     log: &LogInfo,
     verifiers: Verifiers,

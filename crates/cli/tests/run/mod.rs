@@ -29,13 +29,12 @@ impl Run {
 pub(crate) fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_evident"));
     cmd.args(args);
-    for var in [
-        "EVIDENT_DATA_DIR",
-        "EVIDENT_KEY_FILE",
-        "EVIDENT_INSTANCE",
-        "EVIDENT_VKEY",
-    ] {
-        cmd.env_remove(var);
+    // Every setting the binary reads (EVIDENT_DATA_DIR, EVIDENT_VKEY, the
+    // server's EVIDENT_LISTEN, EVIDENT_RATE_LIMIT_…, EVIDENT_CONFIG, …).
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("EVIDENT_") {
+            cmd.env_remove(var);
+        }
     }
     cmd
 }

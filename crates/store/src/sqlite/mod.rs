@@ -553,6 +553,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    /// `BEGIN DEFERRED`: the snapshot is taken at the first read (in WAL
+    /// mode writers go on meanwhile).
+    fn begin_snapshot(&mut self) -> Result<()> {
+        self.conn.execute_batch("BEGIN DEFERRED").map_err(map_err)
+    }
+
+    fn end_snapshot(&mut self) -> Result<()> {
+        let ended = self.conn.execute_batch("COMMIT").map_err(map_err);
+        // Never leave the connection inside the snapshot: it would go on
+        // reading an old state.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        ended
+    }
+
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
         read_tile(&self.conn, log, level, index)
     }

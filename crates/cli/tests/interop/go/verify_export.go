@@ -1,13 +1,19 @@
-// Command verify_export checks a directory written by `evident export` with
-// an implementation of the C2SP formats that shares no code with Evident:
-// Go's golang.org/x/mod/sumdb/note and golang.org/x/mod/sumdb/tlog.
+// Command verify_export checks a directory written by `evident export`, or
+// a log served by `evident serve`, with an implementation of the C2SP
+// formats that shares no code with Evident: Go's golang.org/x/mod/sumdb/note
+// and golang.org/x/mod/sumdb/tlog.
 //
 // Usage:
 //
 //	verify_export [-old OLDDIR] DIR VKEY
+//	EVIDENT_TOKEN=... verify_export [-old-checkpoint FILE] URL VKEY
 //
-// VKEY is a note verifier key, "<name>+<8 hex>+<base64>". For DIR (and
-// OLDDIR, when given) it checks:
+// URL is a log's base, http://HOST:PORT/v1/logs/LOG: its checkpoint and
+// tiles are fetched with net/http under that URL, with
+// "Authorization: Bearer $EVIDENT_TOKEN".
+//
+// VKEY is a note verifier key, "<name>+<8 hex>+<base64>". For DIR or URL
+// (and OLDDIR, when given) it checks:
 //
 //   - the checkpoint note's signature (note.Open with VKEY only) and its
 //     C2SP tlog-checkpoint body: origin, decimal size, base64 root;
@@ -18,13 +24,18 @@
 //   - the tree rebuilt from the bundles alone (tlog.StoredHashesForRecordHash)
 //     has the signed root, and every tile of the tree (from tlog.NewTiles)
 //     is byte for byte the tile tlog.ReadTileData computes from it; no tile
-//     file is missing and none is extra. This matters because
+//     is missing and none is extra (for a URL: the tile or bundle one wider
+//     than the tree's last at each level answers 404). This matters because
 //     TileHashReader (x/mod 0.7) does not authenticate a tile whose hashes
 //     the tree hash does not need (sizes such as 600 or 70000);
 //
-// and with -old, that OLDDIR's signed tree is a prefix of DIR's: a
+// with -old, that OLDDIR's signed tree is a prefix of DIR's: a
 // consistency proof from DIR's tiles (tlog.ProveTree through a
-// TileHashReader) checked with tlog.CheckTree against both signed roots.
+// TileHashReader) checked with tlog.CheckTree against both signed roots;
+// and with -old-checkpoint, that the signed checkpoint in FILE (an older
+// one of the same log) is a prefix of URL's tree: the server's proof from
+// URL/proofs/consistency?from=M&to=N checked with tlog.CheckTree, and
+// equal to the proof tlog.ProveTree computes from the tiles.
 //
 // Prints "ok size=N root=B64 tiles=T bundles=B [consistent_from=M]" and
 // exits 0, or prints one "FAIL: ..." line per failed check and exits 1.
@@ -40,9 +51,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -78,18 +92,61 @@ func c2spPath(t tlog.Tile) string {
 	return "tile/" + strings.TrimPrefix(p, fmt.Sprintf("tile/%d/", height))
 }
 
-// dirTiles serves hash tiles from an export directory to x/mod's
-// TileHashReader.
-type dirTiles struct {
-	dir string
+// source is where a tlog-tiles layout is read from: an export directory
+// (a string) or a served log (httpLog).
+type source interface {
+	read(rel string) ([]byte, error)
 }
 
-func (d dirTiles) Height() int { return height }
+type dirSource string
 
-func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+func (d dirSource) read(rel string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), filepath.FromSlash(rel)))
+}
+
+// httpLog is a log served over HTTP: its base URL and bearer token.
+type httpLog struct {
+	base, token string
+}
+
+// get fetches base/rel and returns the status and body.
+func (h httpLog) get(rel string) (int, []byte, error) {
+	req, err := http.NewRequest("GET", h.base+"/"+rel, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+func (h httpLog) read(rel string) ([]byte, error) {
+	code, body, err := h.get(rel)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d: %s", rel, code, body)
+	}
+	return body, nil
+}
+
+// sourceTiles serves hash tiles to x/mod's TileHashReader.
+type sourceTiles struct {
+	src source
+}
+
+func (d sourceTiles) Height() int { return height }
+
+func (d sourceTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		data, err := os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(c2spPath(t))))
+		data, err := d.src.read(c2spPath(t))
 		if err != nil {
 			return nil, err
 		}
@@ -98,21 +155,38 @@ func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	return out, nil
 }
 
-func (d dirTiles) SaveTiles([]tlog.Tile, [][]byte) {}
+func (d sourceTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
-// export is one opened export: its directory and signed tree.
+// export is one opened export or served log: where it is, how to read
+// it, and its signed tree.
 type export struct {
 	dir    string
+	src    source
 	origin string
 	tree   tlog.Tree
 }
 
-// openExport checks the checkpoint's signature and parses its body.
+// openExport reads the checkpoint of dir (a directory or a URL) and opens
+// it.
 func openExport(dir string, v note.Verifier) (*export, error) {
-	msg, err := os.ReadFile(filepath.Join(dir, "checkpoint"))
+	var src source = dirSource(dir)
+	if strings.HasPrefix(dir, "http://") || strings.HasPrefix(dir, "https://") {
+		src = httpLog{base: strings.TrimSuffix(dir, "/"), token: os.Getenv("EVIDENT_TOKEN")}
+	}
+	msg, err := src.read("checkpoint")
 	if err != nil {
 		return nil, err
 	}
+	e, err := openCheckpoint(msg, v)
+	if err != nil {
+		return nil, err
+	}
+	e.dir, e.src = dir, src
+	return e, nil
+}
+
+// openCheckpoint checks a checkpoint note's signature and parses its body.
+func openCheckpoint(msg []byte, v note.Verifier) (*export, error) {
 	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint signature: %v", err)
@@ -123,7 +197,7 @@ func openExport(dir string, v note.Verifier) (*export, error) {
 	if len(lines) < 4 || lines[len(lines)-1] != "" {
 		return nil, fmt.Errorf("checkpoint body %q: want origin, size and root lines", n.Text)
 	}
-	e := &export{dir: dir, origin: lines[0]}
+	e := &export{origin: lines[0]}
 	if e.origin == "" {
 		return nil, fmt.Errorf("checkpoint has an empty origin")
 	}
@@ -141,7 +215,7 @@ func openExport(dir string, v note.Verifier) (*export, error) {
 }
 
 func (e *export) read(rel string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(e.dir, filepath.FromSlash(rel)))
+	return e.src.read(rel)
 }
 
 // emptyRoot is RFC 6962's hash of the empty tree; x/mod's TreeHash(0) is
@@ -159,7 +233,7 @@ func (e *export) checkTreeHash(r *report) {
 		}
 		return
 	}
-	h, err := tlog.TreeHash(e.tree.N, tlog.TileHashReader(e.tree, dirTiles{e.dir}))
+	h, err := tlog.TreeHash(e.tree.N, tlog.TileHashReader(e.tree, sourceTiles{e.src}))
 	if err != nil {
 		r.fail("%s: tree hash from tiles: %v", e.dir, err)
 		return
@@ -326,6 +400,10 @@ func (e *export) checkRebuild(r *report, leaves []tlog.Hash) int {
 			r.fail("%s: tile %s differs from the tile rebuilt from the entry bundles", e.dir, p)
 		}
 	}
+	if h, ok := e.src.(httpLog); ok {
+		e.checkNothingWider(r, h)
+		return len(tiles)
+	}
 	err := filepath.WalkDir(filepath.Join(e.dir, "tile"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -346,6 +424,93 @@ func (e *export) checkRebuild(r *report, leaves []tlog.Hash) int {
 		r.fail("%s: listing tiles: %v", e.dir, err)
 	}
 	return len(tiles)
+}
+
+// checkNothingWider asks a served log, at each level and for the entry
+// bundles, for the tile one entry wider than the tree's last one (or the
+// first tile of a level the tree does not reach): it must not exist.
+func (e *export) checkNothingWider(r *report, h httpLog) {
+	for level := -1; ; level++ {
+		shift := uint(height * level)
+		if level < 0 {
+			shift = 0
+		}
+		count := e.tree.N >> shift
+		t := tlog.Tile{H: height, L: level, N: count / width, W: int(count%width) + 1}
+		code, body, err := h.get(c2spPath(t))
+		if err != nil {
+			r.fail("%s: GET %s: %v", e.dir, c2spPath(t), err)
+		} else if code != http.StatusNotFound {
+			r.fail("%s: %s is beyond a tree of size %d but answers %d %q", e.dir, c2spPath(t), e.tree.N, code, body)
+		}
+		if level >= 0 && count == 0 {
+			return
+		}
+	}
+}
+
+// checkServedConsistency checks the server's consistency proof from the
+// older signed tree to the current one.
+func checkServedConsistency(r *report, old, cur *export) {
+	h, ok := cur.src.(httpLog)
+	if !ok {
+		r.fail("-old-checkpoint needs a URL")
+		return
+	}
+	if old.origin != cur.origin {
+		r.fail("older checkpoint is of %q, not %q", old.origin, cur.origin)
+		return
+	}
+	if old.tree.N > cur.tree.N {
+		r.fail("older checkpoint has size %d, more than %d", old.tree.N, cur.tree.N)
+		return
+	}
+	body, err := h.read(fmt.Sprintf("proofs/consistency?from=%d&to=%d", old.tree.N, cur.tree.N))
+	if err != nil {
+		r.fail("%v", err)
+		return
+	}
+	var answer struct {
+		From  int64    `json:"from"`
+		To    int64    `json:"to"`
+		Proof []string `json:"proof"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		r.fail("consistency proof %q: %v", body, err)
+		return
+	}
+	if answer.From != old.tree.N || answer.To != cur.tree.N {
+		r.fail("consistency proof is from %d to %d, asked %d to %d", answer.From, answer.To, old.tree.N, cur.tree.N)
+	}
+	var proof tlog.TreeProof
+	for _, s := range answer.Proof {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != tlog.HashSize {
+			r.fail("consistency proof hash %q is not base64 of %d bytes", s, tlog.HashSize)
+			return
+		}
+		var hash tlog.Hash
+		copy(hash[:], b)
+		proof = append(proof, hash)
+	}
+	if old.tree.N == 0 || old.tree.N == cur.tree.N {
+		if len(proof) != 0 {
+			r.fail("consistency proof from %d to %d should be empty, has %d hashes", old.tree.N, cur.tree.N, len(proof))
+		}
+		if old.tree.N == cur.tree.N && old.tree.Hash != cur.tree.Hash {
+			r.fail("both checkpoints have size %d but roots %v and %v", old.tree.N, old.tree.Hash, cur.tree.Hash)
+		}
+		return
+	}
+	if err := tlog.CheckTree(proof, cur.tree.N, cur.tree.Hash, old.tree.N, old.tree.Hash); err != nil {
+		r.fail("CheckTree(%d, %d) with the server's proof: %v", cur.tree.N, old.tree.N, err)
+	}
+	mine, err := tlog.ProveTree(cur.tree.N, old.tree.N, tlog.TileHashReader(cur.tree, sourceTiles{cur.src}))
+	if err != nil {
+		r.fail("ProveTree(%d, %d) from the tiles: %v", cur.tree.N, old.tree.N, err)
+	} else if fmt.Sprint(mine) != fmt.Sprint(proof) {
+		r.fail("the server's consistency proof %v differs from tlog.ProveTree's %v", proof, mine)
+	}
 }
 
 // checkAll runs every single-export check and returns the number of hash
@@ -377,7 +542,7 @@ func checkConsistency(r *report, old, cur *export) {
 			r.fail("both exports have size %d but roots %v and %v", old.tree.N, old.tree.Hash, cur.tree.Hash)
 		}
 	default:
-		hr := tlog.TileHashReader(cur.tree, dirTiles{cur.dir})
+		hr := tlog.TileHashReader(cur.tree, sourceTiles{cur.src})
 		proof, err := tlog.ProveTree(cur.tree.N, old.tree.N, hr)
 		if err != nil {
 			r.fail("ProveTree(%d, %d) from %s: %v", cur.tree.N, old.tree.N, cur.dir, err)
@@ -392,8 +557,10 @@ func checkConsistency(r *report, old, cur *export) {
 
 func main() {
 	oldDir := flag.String("old", "", "an older export of the same log, to prove consistency with")
+	oldCheckpoint := flag.String("old-checkpoint", "", "an older signed checkpoint of the served log, to check the server's consistency proof against")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: verify_export [-old OLDDIR] DIR VKEY")
+		fmt.Fprintln(os.Stderr, "       EVIDENT_TOKEN=... verify_export [-old-checkpoint FILE] URL VKEY")
 	}
 	flag.Parse()
 	if flag.NArg() != 2 {
@@ -424,6 +591,18 @@ func main() {
 			if cur != nil {
 				checkConsistency(&r, old, cur)
 			}
+		}
+	}
+
+	if *oldCheckpoint != "" {
+		msg, err := os.ReadFile(*oldCheckpoint)
+		if err == nil {
+			old, err = openCheckpoint(msg, v)
+		}
+		if err != nil {
+			r.fail("%s: %v", *oldCheckpoint, err)
+		} else if cur != nil {
+			checkServedConsistency(&r, old, cur)
 		}
 	}
 
