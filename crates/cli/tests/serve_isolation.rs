@@ -269,11 +269,7 @@ fn missing_malformed_unknown_and_revoked_keys_are_refused() {
 
 /// `evident api-key revoke` on the data directory while the server runs
 /// on it: the server refuses the key from its next request.
-//
-// Enable after the merge of the branch that adds `evident tenant` and
-// `evident api-key` (wip-auth): remove the `ignore` attribute.
 #[test]
-#[ignore = "needs `evident api-key revoke` (branch wip-auth); enable after the merge"]
 fn revoked_with_the_cli_while_the_server_runs() {
     let (_tmp, s) = start(&[]);
     s.tenant("acme");

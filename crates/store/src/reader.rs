@@ -93,6 +93,22 @@ pub fn verify_incremental(
     verifiers: Verifiers,
     prefix: Option<&VerifiedPrefix>,
 ) -> Result<(Report, Option<VerifiedPrefix>)> {
+    // One committed state, as in `verify_log`: a batch committed between
+    // reading the checkpoint and the rows would look like a break.
+    store.begin_snapshot()?;
+    let out = verify_incremental_snapshot(store, log, verifiers, prefix);
+    let ended = store.end_snapshot();
+    let out = out?;
+    ended?;
+    Ok(out)
+}
+
+fn verify_incremental_snapshot(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    verifiers: Verifiers,
+    prefix: Option<&VerifiedPrefix>,
+) -> Result<(Report, Option<VerifiedPrefix>)> {
     let Some(prefix) = prefix else {
         let checkpoints = store.checkpoints(log.id)?;
         let total = checkpoints.last().map_or(0, |c| c.size);
