@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod append_cmd;
+pub mod bench_cmd;
 pub mod common;
 pub mod export_cmd;
 pub mod init_cmd;
@@ -48,6 +49,7 @@ enum Command {
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
     Keys(init_cmd::KeysArgs),
     Migrate(init_cmd::MigrateArgs),
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// How a command prints its result.
@@ -97,6 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
         Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
+        Command::Bench(a) => done(bench_cmd::bench(&a), a.format),
     }
 }
 
