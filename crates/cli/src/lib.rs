@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod append_cmd;
+pub mod bench_cmd;
 pub mod common;
 pub mod export_cmd;
 pub mod init_cmd;
@@ -51,6 +52,7 @@ enum Command {
     Migrate(init_cmd::MigrateArgs),
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// How a command prints its result.
@@ -102,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
+        Command::Bench(a) => done(bench_cmd::bench(&a), a.format),
     }
 }
 

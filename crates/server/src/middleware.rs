@@ -40,23 +40,42 @@ pub fn valid_request_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// A fresh ID: 128 random bits in hex.
+/// A fresh ID: 32 hex digits, unique within the process and, with 64
+/// random bits chosen at start-up, across processes.
+///
+/// The first half is that per-process random value; the second a counter
+/// run through a bijective mixer, so consecutive IDs do not look alike in
+/// logs. One `getrandom` per process instead of one per request (a system
+/// call on every request was 0.5% of the server's time under load).
+/// Request IDs correlate log lines; they are not secrets.
 pub fn new_request_id() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // The OS random source failing is not a reason to refuse service;
-        // a time-based ID is still unique enough to correlate logs.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        b = t.to_be_bytes();
-    }
-    b.iter().fold(String::with_capacity(32), |mut s, x| {
-        use std::fmt::Write;
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+        let mut b = [0u8; 8];
+        if getrandom::fill(&mut b).is_err() {
+            // The OS random source failing is not a reason to refuse
+            // service; the start time still tells processes apart.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            return t.as_secs().rotate_left(32)
+                ^ u64::from(t.subsec_nanos())
+                ^ u64::from(std::process::id()).rotate_left(48);
+        }
+        u64::from_le_bytes(b)
+    });
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}{:016x}", *PREFIX, mix(n ^ *PREFIX))
+}
+
+/// The splitmix64 finaliser: a bijection on `u64`, so distinct counters
+/// give distinct IDs.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The tenant of the request, recorded into the request's span by the
@@ -213,5 +232,9 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(valid_request_id(&a));
         assert_ne!(a, new_request_id());
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|i| i.len() == 32 && valid_request_id(i)));
     }
 }
