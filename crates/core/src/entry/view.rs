@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use super::{EntryError, Envelope, MAX_ENVELOPE_BYTES, MAX_SAFE_INTEGER, Source, parse_ts};
+use super::{EntryError, Envelope, MAX_ENVELOPE_BYTES, MAX_SAFE_INTEGER, Source, jcs, parse_ts};
 use crate::hash::Hash;
 
 /// An envelope read from canonical bytes, borrowing its strings.
@@ -148,66 +148,29 @@ pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
     out.extend_from_slice(b"{\"body\":\"");
     out.extend_from_slice(e.body.to_base64().as_bytes());
     out.extend_from_slice(b"\",\"index\":");
-    push_int(&mut out, e.index);
+    jcs::write_u64(&mut out, e.index);
     out.extend_from_slice(b",\"kind\":");
-    push_str(&mut out, &e.kind);
+    jcs::write_str(&mut out, &e.kind);
     out.extend_from_slice(b",\"origin\":");
-    push_str(&mut out, &e.origin);
+    jcs::write_str(&mut out, &e.origin);
     if let Some(p) = e.parent {
         out.extend_from_slice(b",\"parent\":");
-        push_int(&mut out, p);
+        jcs::write_u64(&mut out, p);
     }
     out.extend_from_slice(b",\"prev\":\"");
     out.extend_from_slice(e.prev.to_base64().as_bytes());
     out.push(b'"');
     if let Some(src) = &e.source {
         out.extend_from_slice(b",\"source\":{\"id\":");
-        push_str(&mut out, &src.id);
+        jcs::write_str(&mut out, &src.id);
         out.extend_from_slice(b",\"seq\":");
-        push_int(&mut out, src.seq);
+        jcs::write_u64(&mut out, src.seq);
         out.push(b'}');
     }
     out.extend_from_slice(b",\"ts\":");
-    push_str(&mut out, &e.ts);
+    jcs::write_str(&mut out, &e.ts);
     out.extend_from_slice(b",\"v\":1}");
     Some(out)
-}
-
-fn push_int(out: &mut Vec<u8>, n: u64) {
-    use std::io::Write as _;
-    write!(out, "{n}").expect("writing to a Vec cannot fail");
-}
-
-/// RFC 8785 §3.2.2.2 string serialisation.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x09 => b"\\t",
-            0x0a => b"\\n",
-            0x0c => b"\\f",
-            0x0d => b"\\r",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 struct Reader<'a> {
