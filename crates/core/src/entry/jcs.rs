@@ -194,15 +194,50 @@ const fn escape_table() -> [bool; 256] {
 /// character that RFC 8259 §7 forbids).
 pub(super) static SPECIAL: [bool; 256] = escape_table();
 
+/// The first byte of `bytes` in [`SPECIAL`], if any.
+///
+/// Strings are most of an entry's bytes, and most of their bytes are
+/// plain, so this looks at eight at a time: a `u64` word has a byte below
+/// 0x20, or equal to `"` or `\`, exactly when the classic "has a zero
+/// byte" test fires for the word itself against 0x20 and for the word
+/// XORed with each of the two characters. A borrow can only set flags
+/// *above* a byte that really matches, so the lowest flag is the first
+/// match.
+pub(super) fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        let flags = (w.wrapping_sub(ONES * 0x20) & !w
+            | quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash)
+            & HIGH;
+        if flags != 0 {
+            return Some(at + (flags.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| SPECIAL[usize::from(b)])
+        .map(|i| at + i)
+}
+
 /// A string in RFC 8785 §3.2.2.2 form.
 pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if !SPECIAL[usize::from(b)] {
-            continue;
-        }
+    while let Some(n) = find_special(&bytes[start..]) {
+        let i = start + n;
+        let b = bytes[i];
         out.extend_from_slice(&bytes[start..i]);
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
@@ -604,6 +639,17 @@ mod tests {
         ) {
             let bits = (u64::from(negative) << 63) | (exponent << 52) | (mantissa >> 12);
             prop_assert_eq!(check_ecmascript(f64::from_bits(bits)), Ok(()));
+        }
+
+        #[test]
+        fn find_special_finds_the_first(
+            bytes in proptest::collection::vec(
+                prop_oneof![any::<u8>(), 0x20u8..0x7f, Just(b'"'), Just(b'\\'), Just(0x1f)],
+                0..40,
+            ),
+        ) {
+            let naive = bytes.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(find_special(&bytes), naive);
         }
 
         #[test]

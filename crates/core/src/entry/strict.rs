@@ -26,7 +26,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Number, Value};
 
-use super::jcs::SPECIAL;
+use super::jcs::find_special;
 use super::number::exact_value;
 
 /// Deepest nesting the fast path reads; deeper input goes to the strict
@@ -191,9 +191,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.pos;
-        let n = self.bytes()[start..]
-            .iter()
-            .position(|&b| SPECIAL[usize::from(b)])?;
+        let n = find_special(&self.bytes()[start..])?;
         self.pos += n;
         // The scan stops only at ASCII bytes, so these are char boundaries.
         if self.next()? == b'"' {
@@ -209,9 +207,7 @@ impl<'a> Reader<'a> {
                 _ => return None,
             }
             let from = self.pos;
-            let n = self.bytes()[from..]
-                .iter()
-                .position(|&b| SPECIAL[usize::from(b)])?;
+            let n = find_special(&self.bytes()[from..])?;
             s.push_str(&self.text[from..from + n]);
             self.pos += n;
         }
