@@ -8,8 +8,9 @@
 //! keys in a known order (RFC 8785 §3.2.3), no whitespace, integers in
 //! plain decimal (§3.2.2.3), and strings escaped in exactly one way
 //! (§3.2.2.2). So this reader walks that one spelling and refuses any byte
-//! that differs from it; what it accepts re-encodes to the same bytes (a
-//! property test checks this against `serde_json_canonicalizer`).
+//! that differs from it; what it accepts re-encodes to the same bytes
+//! (property tests check this, and the writer against
+//! `serde_json_canonicalizer`).
 //!
 //! Hand-written because no JSON crate reads a value *and* proves it
 //! canonical in one pass; the general path stays in `Envelope::parse`.
@@ -125,13 +126,15 @@ impl<'a> EnvelopeView<'a> {
 
 /// Writes the RFC 8785 bytes of an envelope whose integers are at most
 /// [`MAX_SAFE_INTEGER`]; `None` otherwise (the caller falls back to the
-/// general canonicaliser, which writes large numbers in exponent form).
+/// general writer, which writes larger integers as the double nearest
+/// them, as JavaScript reads them).
 ///
 /// The mirror of [`EnvelopeView::parse`]: keys in RFC 8785 §3.2.3 order,
 /// integers in plain decimal (§3.2.2.3), strings escaped per §3.2.2.2.
-/// Sealing writes one envelope per appended entry, and the general
-/// canonicaliser costs ten times the hashing; a property test checks that
-/// both produce the same bytes.
+/// Sealing writes one envelope per appended entry, and going through a
+/// generic JSON value costs several times the hashing; property tests
+/// check that this, the general writer and `serde_json_canonicalizer`
+/// produce the same bytes.
 pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
     let ints = [
         Some(e.index),
@@ -378,6 +381,40 @@ mod tests {
                 ),
                 "accepted {v}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// Envelope bytes, from the direct writer and (for integers above
+        /// 2^53) the general one, equal those of `serde_json_canonicalizer`,
+        /// the independent RFC 8785 implementation.
+        #[test]
+        fn envelope_bytes_match_serde_json_canonicalizer(
+            origin in crate::entry::testgen::string(),
+            kind in crate::entry::testgen::string(),
+            id in crate::entry::testgen::string(),
+            ints in proptest::array::uniform3(proptest::prop_oneof![
+                0u64..1000,
+                0u64..=MAX_SAFE_INTEGER,
+                proptest::prelude::any::<u64>(),
+            ]),
+            parent in proptest::prelude::any::<bool>(),
+            source in proptest::prelude::any::<bool>(),
+        ) {
+            let e = Envelope {
+                v: 1,
+                origin,
+                index: ints[0],
+                ts: "2026-11-22T18:03:07.123456Z".into(),
+                prev: genesis_prev("p"),
+                kind,
+                parent: parent.then_some(ints[1]),
+                source: source.then(|| Source { id, seq: ints[2] }),
+                body: genesis_prev("b"),
+            };
+            proptest::prop_assert_eq!(e.to_bytes(), serde_json_canonicalizer::to_vec(&e).unwrap());
         }
     }
 
