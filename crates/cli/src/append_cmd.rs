@@ -4,10 +4,10 @@
 //! stored, so one bad line rejects the whole input. Checking (parsing,
 //! validating and canonicalising every line) is the costly part and runs on
 //! every core, in chunks of lines whose results are put back in input
-//! order. What it produces — each entry's kind, parent, source and
-//! canonical body bytes — is kept in a temporary file rather than in
+//! order. What it produces — each entry's kind, parent, source, canonical
+//! body bytes and body fields — is kept in a temporary file rather than in
 //! memory, so memory stays bounded whatever the input's size (the file
-//! takes about as much disk as the input).
+//! takes up to about twice the input's size on disk).
 //!
 //! The second pass reads that file back and appends in batches, each one
 //! transaction with one signed checkpoint, while another thread reads the
@@ -376,14 +376,21 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
     Ok(())
 }
 
-/// The temporary file between the passes: each checked entry's kind,
-/// parent, source and canonical body bytes. The body's fields are read
-/// back from its canonical bytes (what the parser itself keeps), so a
-/// draft read back equals the one the input line parsed to.
+/// The temporary file between the passes: each checked entry as pass 1
+/// parsed it — kind, parent, source, canonical body bytes, and the body's
+/// fields as values — so that pass 2 rebuilds the draft by copying, with
+/// nothing parsed or checked twice. (Reading the body's fields back from
+/// its canonical JSON cost pass 2 more than sealing the entry did.)
+///
+/// A record is a little-endian `u32` length and that many bytes. Strings
+/// and byte strings are a `u32` length and their bytes; the body's `data`
+/// is a tree of tagged values (see [`put_value`]). The file lives only as
+/// long as the command, and is read only by the code that wrote it.
 mod spool {
     use std::io::{self, Read};
 
     use evident_core::entry::{Body, EntryDraft, Source};
+    use serde_json::{Map, Number, Value};
 
     fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
         // Kinds, producer ids and bodies are far below 4 GiB (the body is
@@ -392,10 +399,82 @@ mod spool {
         out.extend_from_slice(b);
     }
 
+    fn put_opt_str(out: &mut Vec<u8>, s: Option<&String>) {
+        match s {
+            None => out.push(0),
+            Some(s) => {
+                out.push(1);
+                put_bytes(out, s.as_bytes());
+            }
+        }
+    }
+
+    const NULL: u8 = 0;
+    const FALSE: u8 = 1;
+    const TRUE: u8 = 2;
+    const U64: u8 = 3;
+    const I64: u8 = 4;
+    const F64: u8 = 5;
+    const STRING: u8 = 6;
+    const ARRAY: u8 = 7;
+    const OBJECT: u8 = 8;
+
+    /// A JSON value as a tag byte and its contents: numbers as the `u64`,
+    /// `i64` or `f64` serde_json holds (so they read back as the same
+    /// variant), strings as bytes, arrays and objects as a `u32` count and
+    /// their items (an object's as name and value).
+    fn put_value(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Null => out.push(NULL),
+            Value::Bool(false) => out.push(FALSE),
+            Value::Bool(true) => out.push(TRUE),
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    out.push(U64);
+                    out.extend_from_slice(&u.to_le_bytes());
+                } else if let Some(i) = n.as_i64() {
+                    out.push(I64);
+                    out.extend_from_slice(&i.to_le_bytes());
+                } else {
+                    out.push(F64);
+                    let f = n.as_f64().unwrap_or_default();
+                    out.extend_from_slice(&f.to_bits().to_le_bytes());
+                }
+            }
+            Value::String(s) => {
+                out.push(STRING);
+                put_bytes(out, s.as_bytes());
+            }
+            Value::Array(a) => {
+                out.push(ARRAY);
+                put_len(out, a.len());
+                for item in a {
+                    put_value(out, item);
+                }
+            }
+            Value::Object(m) => {
+                out.push(OBJECT);
+                put_len(out, m.len());
+                for (k, item) in m {
+                    put_bytes(out, k.as_bytes());
+                    put_value(out, item);
+                }
+            }
+        }
+    }
+
+    fn put_len(out: &mut Vec<u8>, n: usize) {
+        out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+    }
+
     /// Appends one draft to `out`.
     pub(super) fn write(d: &EntryDraft, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
         put_bytes(out, d.kind.as_bytes());
-        let flags = u8::from(d.parent.is_some()) | (u8::from(d.source.is_some()) << 1);
+        let flags = u8::from(d.parent.is_some())
+            | (u8::from(d.source.is_some()) << 1)
+            | (u8::from(d.body.data.is_some()) << 2);
         out.push(flags);
         if let Some(p) = d.parent {
             out.extend_from_slice(&p.to_le_bytes());
@@ -405,38 +484,128 @@ mod spool {
             out.extend_from_slice(&s.seq.to_le_bytes());
         }
         put_bytes(out, &d.body_bytes);
+        let b = &d.body;
+        for s in [
+            &b.request_id,
+            &b.actor,
+            &b.action,
+            &b.resource,
+            &b.outcome,
+            &b.occurred_at,
+        ] {
+            put_opt_str(out, s.as_ref());
+        }
+        if let Some(data) = &b.data {
+            put_value(out, data);
+        }
+        let len = u32::try_from(out.len() - at - 4).unwrap_or(u32::MAX);
+        out[at..at + 4].copy_from_slice(&len.to_le_bytes());
     }
 
     /// Reads drafts back in order.
     pub(super) struct Reader<R> {
         inner: R,
+        record: Vec<u8>,
     }
 
     fn corrupt(what: &str) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidData, format!("spooled entry: {what}"))
     }
 
-    impl<R: Read> Reader<R> {
-        pub(super) fn new(inner: R) -> Self {
-            Reader { inner }
+    /// Deeper than any value the entry reader accepts (serde_json stops at
+    /// 128 levels); a guard against a damaged file, not a limit on input.
+    const MAX_DEPTH: usize = 256;
+
+    /// One record's bytes, read front to back.
+    struct Cursor<'a>(&'a [u8]);
+
+    impl Cursor<'_> {
+        fn take(&mut self, n: usize) -> io::Result<&[u8]> {
+            if self.0.len() < n {
+                return Err(corrupt("cut short"));
+            }
+            let (head, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Ok(head)
+        }
+
+        fn u8(&mut self) -> io::Result<u8> {
+            Ok(self.take(1)?[0])
         }
 
         fn u64(&mut self) -> io::Result<u64> {
-            let mut b = [0u8; 8];
-            self.inner.read_exact(&mut b)?;
-            Ok(u64::from_le_bytes(b))
+            let b = self.take(8)?;
+            Ok(u64::from_le_bytes(
+                b.try_into().map_err(|_| corrupt("cut short"))?,
+            ))
+        }
+
+        fn len(&mut self) -> io::Result<usize> {
+            let b = self.take(4)?;
+            Ok(u32::from_le_bytes(b.try_into().map_err(|_| corrupt("cut short"))?) as usize)
         }
 
         fn bytes(&mut self) -> io::Result<Vec<u8>> {
-            let mut n = [0u8; 4];
-            self.inner.read_exact(&mut n)?;
-            let mut b = vec![0u8; u32::from_le_bytes(n) as usize];
-            self.inner.read_exact(&mut b)?;
-            Ok(b)
+            let n = self.len()?;
+            Ok(self.take(n)?.to_vec())
         }
 
         fn string(&mut self) -> io::Result<String> {
             String::from_utf8(self.bytes()?).map_err(|_| corrupt("not UTF-8"))
+        }
+
+        fn opt_string(&mut self) -> io::Result<Option<String>> {
+            match self.u8()? {
+                0 => Ok(None),
+                1 => self.string().map(Some),
+                _ => Err(corrupt("bad flag")),
+            }
+        }
+
+        fn value(&mut self, depth: usize) -> io::Result<Value> {
+            if depth > MAX_DEPTH {
+                return Err(corrupt("nested too deep"));
+            }
+            Ok(match self.u8()? {
+                NULL => Value::Null,
+                FALSE => Value::Bool(false),
+                TRUE => Value::Bool(true),
+                U64 => Value::Number(self.u64()?.into()),
+                I64 => Value::Number(i64::from_le_bytes(self.u64()?.to_le_bytes()).into()),
+                F64 => Number::from_f64(f64::from_bits(self.u64()?))
+                    .map(Value::Number)
+                    .ok_or_else(|| corrupt("not a finite number"))?,
+                STRING => Value::String(self.string()?),
+                ARRAY => {
+                    let n = self.len()?;
+                    // Each item takes at least a byte: a damaged count
+                    // cannot make a huge allocation.
+                    let mut items = Vec::with_capacity(n.min(self.0.len()));
+                    for _ in 0..n {
+                        items.push(self.value(depth + 1)?);
+                    }
+                    Value::Array(items)
+                }
+                OBJECT => {
+                    let n = self.len()?;
+                    let mut map = Map::new();
+                    for _ in 0..n {
+                        let k = self.string()?;
+                        map.insert(k, self.value(depth + 1)?);
+                    }
+                    Value::Object(map)
+                }
+                _ => return Err(corrupt("bad value tag")),
+            })
+        }
+    }
+
+    impl<R: Read> Reader<R> {
+        pub(super) fn new(inner: R) -> Self {
+            Reader {
+                inner,
+                record: Vec::new(),
+            }
         }
 
         /// The next draft, or `None` at the end.
@@ -453,28 +622,35 @@ mod spool {
             }
             let mut n = [first[0], 0, 0, 0];
             self.inner.read_exact(&mut n[1..])?;
-            let mut kind = vec![0u8; u32::from_le_bytes(n) as usize];
-            self.inner.read_exact(&mut kind)?;
-            let kind = String::from_utf8(kind).map_err(|_| corrupt("not UTF-8"))?;
-            let mut flags = [0u8];
-            self.inner.read_exact(&mut flags)?;
-            let parent = if flags[0] & 1 != 0 {
-                Some(self.u64()?)
+            self.record.resize(u32::from_le_bytes(n) as usize, 0);
+            self.inner.read_exact(&mut self.record)?;
+            let mut c = Cursor(&self.record);
+            let kind = c.string()?;
+            let flags = c.u8()?;
+            let parent = if flags & 1 != 0 { Some(c.u64()?) } else { None };
+            let source = if flags & 2 != 0 {
+                let id = c.string()?;
+                Some(Source { id, seq: c.u64()? })
             } else {
                 None
             };
-            let source = if flags[0] & 2 != 0 {
-                let id = self.string()?;
-                Some(Source {
-                    id,
-                    seq: self.u64()?,
-                })
-            } else {
-                None
+            let body_bytes = c.bytes()?;
+            let body = Body {
+                request_id: c.opt_string()?,
+                actor: c.opt_string()?,
+                action: c.opt_string()?,
+                resource: c.opt_string()?,
+                outcome: c.opt_string()?,
+                occurred_at: c.opt_string()?,
+                data: if flags & 4 != 0 {
+                    Some(c.value(0)?)
+                } else {
+                    None
+                },
             };
-            let body_bytes = self.bytes()?;
-            let body: Body =
-                serde_json::from_slice(&body_bytes).map_err(|e| corrupt(&e.to_string()))?;
+            if !c.0.is_empty() {
+                return Err(corrupt("trailing bytes"));
+            }
             Ok(Some(EntryDraft {
                 kind,
                 parent,
@@ -634,6 +810,31 @@ mod tests {
             r.next().unwrap();
         }
         assert!(r.next().is_err());
+    }
+
+    /// Every kind of JSON value in `data` comes back as the same variant
+    /// (an integer stays an integer, a double a double), deeply nested.
+    #[test]
+    fn spooled_values_of_every_kind_read_back() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let line = format!(
+            r#"{{"kind":"k","data":{{"u":18446744073709551615,"i":-9223372036854775808e0,"f":0.5,"e":1e300,"t":true,"n":null,"s":"\u0000\"","a":[false,{{}},[]],"d":{deep}}}}}"#
+        );
+        let d = parse_entry(line.as_bytes(), &Limits::default());
+        // u64::MAX has no double: the entry is refused, so use what is.
+        assert!(d.is_err());
+        let line = line.replace("18446744073709551615", "18446744073709552000");
+        let line = line.replace("-9223372036854775808e0", "-9223372036854775000");
+        let d = parse_entry(line.as_bytes(), &Limits::default()).unwrap();
+        let mut out = Vec::new();
+        spool::write(&d, &mut out);
+        let mut r = spool::Reader::new(&out[..]);
+        assert_eq!(r.next().unwrap(), Some(d));
+        assert!(r.next().unwrap().is_none());
+        // A damaged tag is an error.
+        let at = out.iter().rposition(|&b| b == 7).unwrap();
+        out[at] = 99;
+        assert!(spool::Reader::new(&out[..]).next().is_err());
     }
 
     #[test]

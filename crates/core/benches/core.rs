@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use common::{ORIGIN, SampleLog};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use evident_core::entry::Envelope;
+use evident_core::entry::{Body, Envelope, Limits, parse_entry, parse_entry_reference};
 use evident_core::hash::{Hash, leaf_hash, node_hash, sha256};
 use evident_core::merkle::{CompactTree, inclusion_proof, root_at, verify_inclusion};
 use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
@@ -174,8 +174,92 @@ fn bench_verify_log(c: &mut Criterion) {
     g.finish();
 }
 
+/// Client lines shaped like `scripts/bench-store`'s input
+/// (`crates/store/examples/bench_input.rs`): eight short string fields and
+/// a small `data` object, ~260 bytes, varying from line to line.
+fn bench_lines(n: u64) -> Vec<String> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    (0..n)
+        .map(|i| {
+            let r = next();
+            format!(
+                concat!(
+                    r#"{{"kind":"record.updated","actor":"user-{:06}","action":"update","#,
+                    r#""resource":"invoice/{:07}","outcome":"success","#,
+                    r#""occurred_at":"2026-11-22T00:00:{:02}.{:06}Z","#,
+                    r#""request_id":"req-{:010}-{:08x}","#,
+                    r#""data":{{"ip":"10.{}.{}.{}","session":"{:08x}","attempt":{}}}}}"#
+                ),
+                r % 200_000,
+                r % 10_000_000,
+                r % 60,
+                r % 1_000_000,
+                i,
+                r >> 32,
+                r % 256,
+                (r >> 8) % 256,
+                (r >> 16) % 256,
+                next() >> 32,
+                1 + r % 3,
+            )
+        })
+        .collect()
+}
+
+/// Reading client entries: the one-pass reader against the reference
+/// path it must agree with, and a plain serde_json parse of the same
+/// lines (no duplicate or number checks, no canonical bytes) for scale.
+/// Reading stored bodies back (`Body::parse`, as verification and export
+/// do) is measured beside them.
+fn bench_parse_entry(c: &mut Criterion) {
+    let lines = bench_lines(1000);
+    let limits = Limits::default();
+    let bodies: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| parse_entry(l.as_bytes(), &limits).unwrap().body_bytes)
+        .collect();
+    let mut g = c.benchmark_group("parse_entry");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("one_pass", |b| {
+        b.iter(|| {
+            for l in &lines {
+                black_box(parse_entry(l.as_bytes(), &limits).unwrap());
+            }
+        })
+    });
+    g.bench_function("reference", |b| {
+        b.iter(|| {
+            for l in &lines {
+                black_box(parse_entry_reference(l.as_bytes(), &limits).unwrap());
+            }
+        })
+    });
+    g.bench_function("plain_serde_json_value", |b| {
+        b.iter(|| {
+            for l in &lines {
+                black_box(serde_json::from_slice::<serde_json::Value>(l.as_bytes()).unwrap());
+            }
+        })
+    });
+    g.bench_function("body_parse", |b| {
+        b.iter(|| {
+            for body in &bodies {
+                black_box(Body::parse(body).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_parse_entry,
     bench_append,
     bench_root_and_proofs,
     bench_receipt,

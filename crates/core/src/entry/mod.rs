@@ -25,9 +25,13 @@ use sha2::{Digest, Sha256};
 use crate::code::ErrorCode;
 use crate::hash::{self, Hash};
 
+mod jcs;
 mod json;
 mod name;
 mod number;
+mod strict;
+#[cfg(test)]
+mod testgen;
 mod time;
 mod view;
 
@@ -257,11 +261,15 @@ impl Envelope {
         view::write_envelope(self).unwrap_or_else(|| self.to_bytes_general())
     }
 
-    /// The same bytes through the general RFC 8785 canonicaliser; the
-    /// reference that the direct writer is tested against.
+    /// The same bytes through the general RFC 8785 writer (the envelope as
+    /// a JSON value, its members sorted at run time); the reference that
+    /// the direct writer is tested against.
     pub fn to_bytes_general(&self) -> Vec<u8> {
-        serde_json_canonicalizer::to_vec(self)
-            .expect("an envelope has only strings, integers and string-keyed objects")
+        let value = serde_json::to_value(self)
+            .expect("an envelope has only strings, integers and string-keyed objects");
+        let mut out = Vec::with_capacity(256);
+        jcs::write_value(&mut out, &value);
+        out
     }
 
     /// Strict parse of stored or exported bytes: valid UTF-8 JSON object
@@ -361,7 +369,8 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-const BODY_FIELDS: &[&str] = &[
+/// The body's members, in the order their checks run.
+const BODY_FIELDS: &[&str; 7] = &[
     "request_id",
     "actor",
     "action",
@@ -375,8 +384,7 @@ impl Body {
     /// The JCS canonical bytes (RFC 8785 §3.2). These are what the digest
     /// covers and what is stored.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json_canonicalizer::to_vec(self)
-            .expect("a body holds only parsed JSON: finite numbers and string keys")
+        jcs::body_bytes(self)
     }
 
     /// Strict parse of stored bytes: the same checks as client input
@@ -384,9 +392,24 @@ impl Body {
     /// canonical encoding, so a stored body has one spelling and its digest
     /// can be recomputed from its value.
     pub fn parse(bytes: &[u8]) -> Result<Body, EntryError> {
+        // The one-pass reader for the common case; anything it does not
+        // accept, the strict reader decides (and words the error).
+        if let Some(fields) = strict::read_fields(bytes, BODY_FIELDS)
+            && let Ok(body) = body_from_fields(fields)
+            && body.to_bytes() == bytes
+        {
+            return Ok(body);
+        }
+        Body::parse_reference(bytes)
+    }
+
+    /// [`Body::parse`] by separate passes, without the one-pass reader:
+    /// what decides every refusal, and what the fast path is tested
+    /// against.
+    fn parse_reference(bytes: &[u8]) -> Result<Body, EntryError> {
         let mut map = json::parse_object(bytes)?;
         reject_unknown(&map, BODY_FIELDS, "")?;
-        let body = take_body(&mut map)?;
+        let body = body_from_fields(BODY_FIELDS.map(|f| map.remove(f)))?;
         check_canonical(bytes, &body.to_bytes())?;
         Ok(body)
     }
@@ -516,7 +539,9 @@ impl EntryDraft {
     }
 }
 
-const INPUT_FIELDS: &[&str] = &[
+/// A client entry's members: the envelope's three, then the body's in
+/// [`BODY_FIELDS`] order.
+const INPUT_FIELDS: &[&str; 10] = &[
     "kind",
     "parent",
     "source",
@@ -536,10 +561,48 @@ const INPUT_FIELDS: &[&str] = &[
 /// syntax with unique names at every depth, object shape, field names and
 /// types, kind, then the body size. The caller should also cap the request
 /// size at the transport, since the body limit applies to canonical bytes.
+///
+/// Well-formed input takes a one-pass reader that checks syntax, names and
+/// numbers while it builds the values, and the body is written straight
+/// to RFC 8785 bytes. Input that reader does not accept, and input that
+/// fails a later check, is read again by [`parse_entry_reference`], so
+/// the result, error or draft, is always that function's.
 pub fn parse_entry(input: &[u8], limits: &Limits) -> Result<EntryDraft, EntryError> {
+    // The reader already holds the body as its canonical bytes read back
+    // (see `strict`), so unlike the reference path it needs no re-read.
+    if let Some(fields) = strict::read_fields(input, INPUT_FIELDS)
+        && let Ok(draft) = draft_from_fields(fields, limits)
+    {
+        return Ok(draft);
+    }
+    parse_entry_reference(input, limits)
+}
+
+/// The reference reading of a client entry, by separate passes: the
+/// literal scan of [`check_numbers`], serde_json's parse with duplicate
+/// names refused, the field checks, the canonical bytes, and those bytes
+/// read back. [`parse_entry`] answers exactly as this does; it is public
+/// for the tests and the fuzz target that hold it to that.
+#[doc(hidden)]
+pub fn parse_entry_reference(input: &[u8], limits: &Limits) -> Result<EntryDraft, EntryError> {
     let mut map = json::parse_object(input)?;
     reject_unknown(&map, INPUT_FIELDS, "")?;
-    let kind = match map.remove("kind") {
+    let mut draft = draft_from_fields(INPUT_FIELDS.map(|f| map.remove(f)), limits)?;
+    // Keep the body as the stored bytes will read back (`1.0` becomes the
+    // integer `1`, `-0` becomes `0`), so that `Body::parse(&body_bytes)`
+    // equals `body` and nothing downstream sees a value the log never held.
+    draft.body = json::reread_body(&draft.body_bytes)?;
+    Ok(draft)
+}
+
+/// The checks of [`parse_entry`] after the syntax: the members' values by
+/// their place in [`INPUT_FIELDS`], absent ones `None`.
+fn draft_from_fields(
+    fields: [Option<Value>; 10],
+    limits: &Limits,
+) -> Result<EntryDraft, EntryError> {
+    let [kind, parent, source, body @ ..] = fields;
+    let kind = match kind {
         None | Some(Value::Null) => return Err(EntryError::MissingKind),
         Some(Value::String(s)) => s,
         Some(other) => return Err(bad_field("kind", type_error("a string", &other))),
@@ -548,9 +611,9 @@ pub fn parse_entry(input: &[u8], limits: &Limits) -> Result<EntryDraft, EntryErr
     if !limits.allow_reserved_kinds && is_reserved_kind(&kind) {
         return Err(EntryError::ReservedKind { kind });
     }
-    let parent = take_int(&mut map, "parent")?;
-    let source = take_source(&mut map)?;
-    let body = take_body(&mut map)?;
+    let parent = int_field("parent", parent)?;
+    let source = source_field(source)?;
+    let body = body_from_fields(body)?;
     let body_bytes = body.to_bytes();
     if body_bytes.len() > limits.max_body_bytes {
         return Err(EntryError::TooLarge {
@@ -559,10 +622,6 @@ pub fn parse_entry(input: &[u8], limits: &Limits) -> Result<EntryDraft, EntryErr
             limit: limits.max_body_bytes,
         });
     }
-    // Keep the body as the stored bytes will read back (`1.0` becomes the
-    // integer `1`, `-0` becomes `0`), so that `Body::parse(&body_bytes)`
-    // equals `body` and nothing downstream sees a value the log never held.
-    let body = json::reread_body(&body_bytes)?;
     Ok(EntryDraft {
         kind,
         parent,
@@ -656,7 +715,12 @@ fn reject_unknown(
 /// An optional string field. Null is refused: absent fields are omitted,
 /// never null, so that a value has one spelling.
 fn take_string(map: &mut Map<String, Value>, field: &str) -> Result<Option<String>, EntryError> {
-    match map.remove(field) {
+    string_field(field, map.remove(field))
+}
+
+/// [`take_string`] of a value already taken out of its object.
+fn string_field(field: &str, v: Option<Value>) -> Result<Option<String>, EntryError> {
+    match v {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(bad_field(field, type_error("a string", &other))),
@@ -667,7 +731,12 @@ fn take_string(map: &mut Map<String, Value>, field: &str) -> Result<Option<Strin
 /// number written with a fraction or exponent (`3.0`, `3e0`) is accepted:
 /// canonicalisation only changes its spelling.
 fn take_int(map: &mut Map<String, Value>, field: &str) -> Result<Option<u64>, EntryError> {
-    match map.remove(field) {
+    int_field(field, map.remove(field))
+}
+
+/// [`take_int`] of a value already taken out of its object.
+fn int_field(field: &str, v: Option<Value>) -> Result<Option<u64>, EntryError> {
+    match v {
         None => Ok(None),
         Some(Value::Number(n)) => {
             let v = if let Some(u) = n.as_u64() {
@@ -700,7 +769,12 @@ fn take_hash(map: &mut Map<String, Value>, field: &str) -> Result<Hash, EntryErr
 }
 
 fn take_source(map: &mut Map<String, Value>) -> Result<Option<Source>, EntryError> {
-    let mut obj = match map.remove("source") {
+    source_field(map.remove("source"))
+}
+
+/// [`take_source`] of a value already taken out of its object.
+fn source_field(v: Option<Value>) -> Result<Option<Source>, EntryError> {
+    let mut obj = match v {
         None => return Ok(None),
         Some(Value::Object(o)) => o,
         Some(other) => return Err(bad_field("source", type_error("an object", &other))),
@@ -720,8 +794,18 @@ fn take_source(map: &mut Map<String, Value>) -> Result<Option<Source>, EntryErro
     Ok(Some(s))
 }
 
-fn take_body(map: &mut Map<String, Value>) -> Result<Body, EntryError> {
-    let request_id = take_string(map, "request_id")?;
+/// A body from its members' values, by their place in [`BODY_FIELDS`].
+fn body_from_fields(fields: [Option<Value>; 7]) -> Result<Body, EntryError> {
+    let [
+        request_id,
+        actor,
+        action,
+        resource,
+        outcome,
+        occurred_at,
+        data,
+    ] = fields;
+    let request_id = string_field("request_id", request_id)?;
     if let Some(r) = &request_id {
         if r.is_empty() {
             return Err(bad_field("request_id", "must not be empty"));
@@ -736,7 +820,7 @@ fn take_body(map: &mut Map<String, Value>) -> Result<Body, EntryError> {
             ));
         }
     }
-    let occurred_at = take_string(map, "occurred_at")?;
+    let occurred_at = string_field("occurred_at", occurred_at)?;
     if let Some(t) = &occurred_at
         && !time::is_rfc3339(t)
     {
@@ -747,12 +831,12 @@ fn take_body(map: &mut Map<String, Value>) -> Result<Body, EntryError> {
     }
     Ok(Body {
         request_id,
-        actor: take_string(map, "actor")?,
-        action: take_string(map, "action")?,
-        resource: take_string(map, "resource")?,
-        outcome: take_string(map, "outcome")?,
+        actor: string_field("actor", actor)?,
+        action: string_field("action", action)?,
+        resource: string_field("resource", resource)?,
+        outcome: string_field("outcome", outcome)?,
         occurred_at,
-        data: map.remove("data"),
+        data,
     })
 }
 

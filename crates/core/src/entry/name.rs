@@ -106,10 +106,14 @@ pub fn validate_kind(kind: &str) -> Result<(), EntryError> {
             kind.len()
         ));
     }
-    if let Some((i, c)) = kind
-        .char_indices()
-        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    // Every allowed character is ASCII, so the first byte that is not
+    // allowed starts the first character that is not (checked per byte:
+    // this runs twice for every appended entry).
+    if let Some(i) = kind
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-')))
     {
+        let c = kind[i..].chars().next().unwrap_or_default();
         return bad(format!(
             "{c:?} at byte {i} is not allowed; use [A-Za-z0-9._:-]"
         ));

@@ -51,8 +51,8 @@ pub fn check_numbers(input: &[u8]) -> Result<(), EntryError> {
                 let start = i;
                 let end = token_end(input, i);
                 let token = &input[start..end];
-                if let Some(lit) = Literal::parse(token)
-                    && !lit.is_exact(token)
+                if Literal::parse(token).is_some()
+                    && exact_value(token, &mut ryu_js::Buffer::new()).is_none()
                 {
                     return Err(EntryError::LossyNumber {
                         literal: clip(&String::from_utf8_lossy(token), 64),
@@ -139,46 +139,68 @@ impl<'a> Literal<'a> {
         })
     }
 
-    fn is_exact(&self, token: &[u8]) -> bool {
-        let Some(value) = std::str::from_utf8(token)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-        else {
-            return false;
-        };
-        if !value.is_finite() {
-            return false;
+    /// The significant digits of `int ‖ frac`, as a range into that
+    /// concatenation without leading or trailing zeros, and the decimal
+    /// point's place: the value is `±0.DIGITS × 10^point`. `None` for zero,
+    /// whatever its sign.
+    fn significant(&self) -> Option<(std::ops::Range<usize>, i64)> {
+        let len = self.int.len() + self.frac.len();
+        let lead = (0..len).take_while(|&i| self.digit(i) == b'0').count();
+        if lead == len {
+            return None;
         }
-        // Compare with what the canonicaliser itself writes, so the check
-        // and the output cannot drift apart.
-        let Ok(canonical) = serde_json_canonicalizer::to_string(&value) else {
-            return false;
-        };
-        match Literal::parse(canonical.as_bytes()) {
-            Some(c) => self.decimal() == c.decimal(),
-            None => false,
+        let trail = (0..len)
+            .rev()
+            .take_while(|&i| self.digit(i) == b'0')
+            .count();
+        // Lengths are bounded by the input size, so these cannot overflow.
+        let int_len = i64::try_from(self.int.len()).unwrap_or(i64::MAX / 2);
+        let lead_len = i64::try_from(lead).unwrap_or(0);
+        Some((
+            lead..len - trail,
+            int_len + self.exp.unwrap_or(0) - lead_len,
+        ))
+    }
+
+    /// Digit `i` of `int ‖ frac`.
+    fn digit(&self, i: usize) -> u8 {
+        match self.int.get(i) {
+            Some(&d) => d,
+            None => self.frac[i - self.int.len()],
         }
     }
 
-    /// The value as `(negative, significant digits, point)` meaning
-    /// `±0.DIGITS × 10^point`, with no leading or trailing zero digits;
-    /// zero is `(false, [], 0)` whatever its sign.
-    fn decimal(&self) -> (bool, Vec<u8>, i64) {
-        let mut digits: Vec<u8> = self.int.iter().chain(self.frac).copied().collect();
-        // int.len() is bounded by the input size, so this cannot overflow.
-        let int_len = i64::try_from(self.int.len()).unwrap_or(i64::MAX / 2);
-        let mut point = int_len + self.exp.unwrap_or(0);
-        let lead = digits.iter().take_while(|&&d| d == b'0').count();
-        digits.drain(..lead);
-        point -= i64::try_from(lead).unwrap_or(0);
-        while digits.last() == Some(&b'0') {
-            digits.pop();
+    /// Whether two literals have the same decimal value (zero equal to
+    /// minus zero), compared digit by digit without building either.
+    fn same_value(&self, other: &Literal<'_>) -> bool {
+        match (self.significant(), other.significant()) {
+            (None, None) => true,
+            (Some((a, pa)), Some((b, pb))) => {
+                self.negative == other.negative
+                    && pa == pb
+                    && a.len() == b.len()
+                    && a.zip(b).all(|(i, j)| self.digit(i) == other.digit(j))
+            }
+            _ => false,
         }
-        if digits.is_empty() {
-            return (false, digits, 0);
-        }
-        (self.negative, digits, point)
     }
+}
+
+/// The double nearest a JSON number literal and its RFC 8785 spelling,
+/// when the literal is well formed and its decimal value is exactly that
+/// spelling's (the rule of [`check_numbers`]); `None` otherwise. The
+/// spelling is what ECMAScript's `Number.prototype.toString` writes
+/// (RFC 8785 §3.2.2.3), from `ryu-js`, the same function the canonical
+/// writer uses, so the check and the output cannot drift apart.
+pub(super) fn exact_value<'b>(token: &[u8], buf: &'b mut ryu_js::Buffer) -> Option<(f64, &'b str)> {
+    let literal = Literal::parse(token)?;
+    let value = std::str::from_utf8(token).ok()?.parse::<f64>().ok()?;
+    if !value.is_finite() {
+        return None;
+    }
+    let canonical = buf.format_finite(value);
+    let spelled = Literal::parse(canonical.as_bytes())?;
+    literal.same_value(&spelled).then_some((value, canonical))
 }
 
 #[cfg(test)]

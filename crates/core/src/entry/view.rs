@@ -8,8 +8,9 @@
 //! keys in a known order (RFC 8785 §3.2.3), no whitespace, integers in
 //! plain decimal (§3.2.2.3), and strings escaped in exactly one way
 //! (§3.2.2.2). So this reader walks that one spelling and refuses any byte
-//! that differs from it; what it accepts re-encodes to the same bytes (a
-//! property test checks this against `serde_json_canonicalizer`).
+//! that differs from it; what it accepts re-encodes to the same bytes
+//! (property tests check this, and the writer against
+//! `serde_json_canonicalizer`).
 //!
 //! Hand-written because no JSON crate reads a value *and* proves it
 //! canonical in one pass; the general path stays in `Envelope::parse`.
@@ -20,7 +21,7 @@
 
 use std::borrow::Cow;
 
-use super::{EntryError, Envelope, MAX_ENVELOPE_BYTES, MAX_SAFE_INTEGER, Source, parse_ts};
+use super::{EntryError, Envelope, MAX_ENVELOPE_BYTES, MAX_SAFE_INTEGER, Source, jcs, parse_ts};
 use crate::hash::Hash;
 
 /// An envelope read from canonical bytes, borrowing its strings.
@@ -125,13 +126,15 @@ impl<'a> EnvelopeView<'a> {
 
 /// Writes the RFC 8785 bytes of an envelope whose integers are at most
 /// [`MAX_SAFE_INTEGER`]; `None` otherwise (the caller falls back to the
-/// general canonicaliser, which writes large numbers in exponent form).
+/// general writer, which writes larger integers as the double nearest
+/// them, as JavaScript reads them).
 ///
 /// The mirror of [`EnvelopeView::parse`]: keys in RFC 8785 §3.2.3 order,
 /// integers in plain decimal (§3.2.2.3), strings escaped per §3.2.2.2.
-/// Sealing writes one envelope per appended entry, and the general
-/// canonicaliser costs ten times the hashing; a property test checks that
-/// both produce the same bytes.
+/// Sealing writes one envelope per appended entry, and going through a
+/// generic JSON value costs several times the hashing; property tests
+/// check that this, the general writer and `serde_json_canonicalizer`
+/// produce the same bytes.
 pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
     let ints = [
         Some(e.index),
@@ -148,66 +151,29 @@ pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
     out.extend_from_slice(b"{\"body\":\"");
     out.extend_from_slice(e.body.to_base64().as_bytes());
     out.extend_from_slice(b"\",\"index\":");
-    push_int(&mut out, e.index);
+    jcs::write_u64(&mut out, e.index);
     out.extend_from_slice(b",\"kind\":");
-    push_str(&mut out, &e.kind);
+    jcs::write_str(&mut out, &e.kind);
     out.extend_from_slice(b",\"origin\":");
-    push_str(&mut out, &e.origin);
+    jcs::write_str(&mut out, &e.origin);
     if let Some(p) = e.parent {
         out.extend_from_slice(b",\"parent\":");
-        push_int(&mut out, p);
+        jcs::write_u64(&mut out, p);
     }
     out.extend_from_slice(b",\"prev\":\"");
     out.extend_from_slice(e.prev.to_base64().as_bytes());
     out.push(b'"');
     if let Some(src) = &e.source {
         out.extend_from_slice(b",\"source\":{\"id\":");
-        push_str(&mut out, &src.id);
+        jcs::write_str(&mut out, &src.id);
         out.extend_from_slice(b",\"seq\":");
-        push_int(&mut out, src.seq);
+        jcs::write_u64(&mut out, src.seq);
         out.push(b'}');
     }
     out.extend_from_slice(b",\"ts\":");
-    push_str(&mut out, &e.ts);
+    jcs::write_str(&mut out, &e.ts);
     out.extend_from_slice(b",\"v\":1}");
     Some(out)
-}
-
-fn push_int(out: &mut Vec<u8>, n: u64) {
-    use std::io::Write as _;
-    write!(out, "{n}").expect("writing to a Vec cannot fail");
-}
-
-/// RFC 8785 §3.2.2.2 string serialisation.
-fn push_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x09 => b"\\t",
-            0x0a => b"\\n",
-            0x0c => b"\\f",
-            0x0d => b"\\r",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 struct Reader<'a> {
@@ -415,6 +381,40 @@ mod tests {
                 ),
                 "accepted {v}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// Envelope bytes, from the direct writer and (for integers above
+        /// 2^53) the general one, equal those of `serde_json_canonicalizer`,
+        /// the independent RFC 8785 implementation.
+        #[test]
+        fn envelope_bytes_match_serde_json_canonicalizer(
+            origin in crate::entry::testgen::string(),
+            kind in crate::entry::testgen::string(),
+            id in crate::entry::testgen::string(),
+            ints in proptest::array::uniform3(proptest::prop_oneof![
+                0u64..1000,
+                0u64..=MAX_SAFE_INTEGER,
+                proptest::prelude::any::<u64>(),
+            ]),
+            parent in proptest::prelude::any::<bool>(),
+            source in proptest::prelude::any::<bool>(),
+        ) {
+            let e = Envelope {
+                v: 1,
+                origin,
+                index: ints[0],
+                ts: "2026-11-22T18:03:07.123456Z".into(),
+                prev: genesis_prev("p"),
+                kind,
+                parent: parent.then_some(ints[1]),
+                source: source.then(|| Source { id, seq: ints[2] }),
+                body: genesis_prev("b"),
+            };
+            proptest::prop_assert_eq!(e.to_bytes(), serde_json_canonicalizer::to_vec(&e).unwrap());
         }
     }
 
