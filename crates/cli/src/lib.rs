@@ -99,7 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
         Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
-        Command::Bench(a) => done(bench_cmd::bench(&a), a.format),
+        Command::Bench(a) => bench_cmd::bench(&a),
     }
 }
 
