@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -108,8 +109,43 @@ pub enum Mode {
     Batch,
 }
 
-/// Runs `bench`.
-pub fn bench(args: &BenchArgs) -> Result<(), CmdError> {
+/// Runs `bench` and prints its report: one JSON document with
+/// `--format json` (with an `error` member when nothing was acknowledged),
+/// lines otherwise. Exit status 0 when at least one request was
+/// acknowledged.
+pub fn bench(args: &BenchArgs) -> ExitCode {
+    match measure(args) {
+        Ok(report) => {
+            let failed = report.failure();
+            match args.format {
+                Format::Json => {
+                    let mut v = report.json();
+                    if let Some(e) = &failed {
+                        v["error"] = json!({"code": e.code, "message": e.message});
+                    }
+                    print_json(&v);
+                }
+                Format::Text => {
+                    print!("{}", report.text());
+                    if let Some(e) = &failed {
+                        e.print(Format::Text);
+                    }
+                }
+            }
+            if failed.is_some() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            e.print(args.format);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn measure(args: &BenchArgs) -> Result<Report, CmdError> {
     let plan = Arc::new(Plan::new(args)?);
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -123,23 +159,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CmdError> {
     }
     .map_err(|e| CmdError::new("bench.failed", format!("cannot start the runtime: {e}")))?;
     let progress = args.format == Format::Text;
-    let report = runtime.block_on(run(plan, args.connections, progress));
-    match args.format {
-        Format::Json => print_json(&report.json()),
-        Format::Text => print!("{}", report.text()),
-    }
-    if report.acknowledged_requests == 0 {
-        let why = report
-            .errors
-            .iter()
-            .max_by_key(|(_, n)| **n)
-            .map_or_else(|| "no request was sent".to_owned(), |(e, _)| e.clone());
-        return Err(CmdError::new(
-            "bench.failed",
-            format!("no request was acknowledged ({why})"),
-        ));
-    }
-    Ok(())
+    Ok(runtime.block_on(run(plan, args.connections, progress)))
 }
 
 /// What every connection needs to build and send its requests.
@@ -568,6 +588,22 @@ impl Report {
             errors: t.errors,
             latency: t.latency,
         }
+    }
+
+    /// Why the run failed: nothing was acknowledged.
+    fn failure(&self) -> Option<CmdError> {
+        if self.acknowledged_requests > 0 {
+            return None;
+        }
+        let why = self
+            .errors
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map_or_else(|| "no request was sent".to_owned(), |(e, _)| e.clone());
+        Some(CmdError::new(
+            "bench.failed",
+            format!("no request was acknowledged ({why})"),
+        ))
     }
 
     fn per_second(&self, n: u64) -> f64 {

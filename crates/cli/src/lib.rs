@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
-        Command::Bench(a) => done(bench_cmd::bench(&a), a.format),
+        Command::Bench(a) => bench_cmd::bench(&a),
     }
 }
 
