@@ -29,7 +29,7 @@ mod jcs;
 mod json;
 mod name;
 mod number;
-mod strict;
+mod one_pass;
 #[cfg(test)]
 mod testgen;
 mod time;
@@ -394,7 +394,7 @@ impl Body {
     pub fn parse(bytes: &[u8]) -> Result<Body, EntryError> {
         // The one-pass reader for the common case; anything it does not
         // accept, the strict reader decides (and words the error).
-        if let Some(fields) = strict::read_fields(bytes, BODY_FIELDS)
+        if let Some(fields) = one_pass::read_fields(bytes, BODY_FIELDS)
             && let Ok(body) = body_from_fields(fields)
             && body.to_bytes() == bytes
         {
@@ -569,8 +569,8 @@ const INPUT_FIELDS: &[&str; 10] = &[
 /// the result, error or draft, is always that function's.
 pub fn parse_entry(input: &[u8], limits: &Limits) -> Result<EntryDraft, EntryError> {
     // The reader already holds the body as its canonical bytes read back
-    // (see `strict`), so unlike the reference path it needs no re-read.
-    if let Some(fields) = strict::read_fields(input, INPUT_FIELDS)
+    // (see `one_pass`), so unlike the reference path it needs no re-read.
+    if let Some(fields) = one_pass::read_fields(input, INPUT_FIELDS)
         && let Ok(draft) = draft_from_fields(fields, limits)
     {
         return Ok(draft);
