@@ -3,14 +3,13 @@
 //! writer and the background verifier, listen, and drain on a signal.
 
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use evident_core::ErrorCode;
 use evident_core::entry::{format_ts, origin};
-use evident_store::datadir::DataDir;
+use evident_store::datadir::{DataDir, write_private_file};
 use evident_store::sqlite::SqliteStore;
 use evident_store::{LogInfo, Store, StoreError};
 use serde_json::json;
@@ -152,23 +151,13 @@ fn prepare_system(
         &[Scope::Admin, Scope::Read, Scope::Verify],
         &now(),
     )?;
-    write_secret(&path, &issued.token).map_err(|source| StartError::AdminKey {
-        path: path.clone(),
-        source,
+    write_private_file(&path, format!("{}\n", issued.token).as_bytes()).map_err(|source| {
+        StartError::AdminKey {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok((log, Some(path)))
-}
-
-/// Writes `secret` and a newline to a new file with mode 0600.
-fn write_secret(path: &Path, secret: &str) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path)?;
-    f.write_all(secret.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
 }
 
 /// Runs the server until `shutdown` resolves, then drains.

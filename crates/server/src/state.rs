@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use evident_core::entry::origin;
-use evident_core::note::{VerifierKey, Verifiers};
 use evident_store::{LogInfo, Store, StoreError};
 
 use crate::config::Config;
@@ -129,26 +128,6 @@ impl AppState {
         self.remember(&log);
         Ok(log)
     }
-
-    /// The verifier keys this instance has signed with, from the store.
-    pub async fn verifiers(&self) -> ApiResult<Verifiers> {
-        self.pool
-            .with(|s| stored_verifiers(s).map_err(ApiError::from))
-            .await
-    }
-}
-
-/// Every key in the store's key table.
-pub fn stored_verifiers(s: &mut dyn Store) -> Result<Verifiers, StoreError> {
-    let mut keys = Vec::new();
-    for k in s.keys()? {
-        keys.push(
-            k.vkey
-                .parse::<VerifierKey>()
-                .map_err(|e| StoreError::Corrupt(format!("stored key {:?}: {e}", k.vkey)))?,
-        );
-    }
-    Ok(Verifiers::new(keys))
 }
 
 fn find_or_create(

@@ -23,8 +23,9 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::state::{AppState, stored_verifiers};
+use crate::state::AppState;
 use crate::system::Event;
+use evident_store::datadir::stored_verifiers;
 
 /// The verifier's liveness, read by `/ready`.
 #[derive(Debug, Default)]

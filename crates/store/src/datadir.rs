@@ -189,15 +189,7 @@ impl DataDir {
 impl Opened {
     /// The verifier keys of every key this data directory has signed with.
     pub fn verifiers(&mut self) -> Result<Verifiers> {
-        let mut keys = Vec::new();
-        for k in self.store.keys()? {
-            keys.push(
-                k.vkey
-                    .parse::<VerifierKey>()
-                    .map_err(|e| StoreError::Corrupt(format!("stored key {:?}: {e}", k.vkey)))?,
-            );
-        }
-        Ok(Verifiers::new(keys))
+        stored_verifiers(&mut self.store)
     }
 
     /// The log named `tenant/log`, which must exist.
@@ -224,6 +216,20 @@ impl Opened {
         self.store
             .create_log(tenant, name, &origin, &format_ts(system_clock()))
     }
+}
+
+/// The verifier keys of every key in a store's key table: what a
+/// verification trusts when the caller pins no keys of its own.
+pub fn stored_verifiers(store: &mut dyn Store) -> Result<Verifiers> {
+    let mut keys = Vec::new();
+    for k in store.keys()? {
+        keys.push(
+            k.vkey
+                .parse::<VerifierKey>()
+                .map_err(|e| StoreError::Corrupt(format!("stored key {:?}: {e}", k.vkey)))?,
+        );
+    }
+    Ok(Verifiers::new(keys))
 }
 
 /// Splits `tenant/log`, checking both names.
@@ -261,13 +267,20 @@ fn write_key(path: &Path, key: &SigningKey) -> Result<()> {
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| StoreError::Signing(format!("cannot encode the key: {e}")))?;
+    write_private_file(path, pem.as_bytes()).map_err(io)
+}
+
+/// Creates `path` (never overwriting) with mode 0600 from the first
+/// instant, writes `bytes` and syncs: for secrets (signing keys, the
+/// admin credential).
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(pem.as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Reads a PKCS#8 PEM Ed25519 key.

@@ -62,18 +62,25 @@ fn verify_snapshot(
     verifiers: Verifiers,
     progress: Progress<'_>,
 ) -> Result<Report> {
+    Ok(full_run(store, log, verifiers, progress)?.finish())
+}
+
+/// Every checkpoint, then every row from index 0: the verifier after a
+/// whole-log pass, not yet finished.
+fn full_run(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    verifiers: Verifiers,
+    progress: Progress<'_>,
+) -> Result<LogVerifier> {
     let checkpoints = store.checkpoints(log.id)?;
     let total = checkpoints.last().map_or(0, |c| c.size);
     let mut v = LogVerifier::new(&log.origin, verifiers);
-    if let Some(last) = checkpoints.last() {
-        v.set_claimed_size(last.size);
-    }
+    v.set_claimed_size(total);
     v.add_checkpoints(checkpoints.iter().map(|c| c.note.as_bytes()));
     drop(checkpoints);
     progress(0, total);
-
-    let v = feed_rows(store, log, 0, v, total, progress)?;
-    Ok(v.finish())
+    feed_rows(store, log, 0, v, total, progress)
 }
 
 /// Verifies a log continuing from a verified prefix (the background
@@ -110,13 +117,7 @@ fn verify_incremental_snapshot(
     prefix: Option<&VerifiedPrefix>,
 ) -> Result<(Report, Option<VerifiedPrefix>)> {
     let Some(prefix) = prefix else {
-        let checkpoints = store.checkpoints(log.id)?;
-        let total = checkpoints.last().map_or(0, |c| c.size);
-        let mut v = LogVerifier::new(&log.origin, verifiers);
-        v.set_claimed_size(total);
-        v.add_checkpoints(checkpoints.iter().map(|c| c.note.as_bytes()));
-        drop(checkpoints);
-        let v = feed_rows(store, log, 0, v, total, &mut |_, _| {})?;
+        let v = full_run(store, log, verifiers, &mut |_, _| {})?;
         let next = v.prefix();
         return Ok((v.finish(), next));
     };

@@ -15,8 +15,9 @@ use crate::apikey::Scope;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::middleware::json_response;
-use crate::state::{AppState, stored_verifiers};
+use crate::state::AppState;
 use crate::system::Event;
+use evident_store::datadir::stored_verifiers;
 
 /// Full tiles and bundles never change: cache them for a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
