@@ -588,11 +588,11 @@ fn errors_have_one_shape_and_carry_the_request_id() {
             "/v1/logs/audit/entries?since=yesterday",
             "request.bad_query",
         ),
-        ("/v1/logs/audit/entries?limit=ten", "request.bad"),
-        ("/v1/logs/audit/entries?from=-1", "request.bad"),
-        ("/v1/logs/audit/proofs/consistency", "request.bad"),
-        ("/v1/logs/audit/receipts/4?body=maybe", "request.bad"),
-        ("/v1/logs/audit/entries/x", "request.bad"),
+        ("/v1/logs/audit/entries?limit=ten", "request.bad_query"),
+        ("/v1/logs/audit/entries?from=-1", "request.bad_query"),
+        ("/v1/logs/audit/proofs/consistency", "request.bad_query"),
+        ("/v1/logs/audit/receipts/4?body=maybe", "request.bad_query"),
+        ("/v1/logs/audit/entries/x", "request.bad_path"),
     ] {
         s.get(path).bearer(&k.token).send().assert_error(400, code);
     }

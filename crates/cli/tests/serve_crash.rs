@@ -375,6 +375,7 @@ fn a_locked_database_fails_closed_and_recovers_by_itself() {
     assert!(retry >= 1, "{retry}");
     let r = s.get("/ready").send();
     assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
     let ready = r.json();
     assert_eq!(ready["ready"], false, "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "fail", "{ready}");

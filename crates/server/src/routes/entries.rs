@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use evident_core::entry::EnvelopeView;
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use super::extract::{Path, Query};
 use crate::apikey::Scope;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};

@@ -3,7 +3,7 @@
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use evident_core::tile::{TileId, TileKind, TileReader, encode_bundle};
@@ -11,6 +11,7 @@ use evident_store::{LogInfo, reader};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::extract::{Path, Query};
 use crate::apikey::Scope;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};

@@ -16,6 +16,7 @@ use crate::state::AppState;
 
 pub mod admin;
 pub mod entries;
+pub mod extract;
 pub mod logs;
 pub mod ops;
 

@@ -114,10 +114,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(
+    let mut resp = json_response(
         status,
         json!({"ready": ready, "checks": Value::Object(checks)}).to_string(),
-    )
+    );
+    if !ready {
+        // The checks are re-run on every request and the writer probes
+        // the database every second: a load balancer may ask again soon.
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
 }
 
 /// Prometheus text exposition.
