@@ -122,6 +122,14 @@ impl PgStore {
         })
     }
 
+    /// How long this connection waits for a lock (another writer's log
+    /// row) before the statement fails with `db.unavailable`.
+    pub fn set_lock_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.client
+            .batch_execute(&format!("SET lock_timeout = '{}ms'", timeout.as_millis()))
+            .map_err(map_err)
+    }
+
     /// The underlying client, for tests that play the attacker.
     pub fn client(&mut self) -> &mut Client {
         &mut self.client
