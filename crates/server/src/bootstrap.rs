@@ -211,29 +211,54 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let dir = DataDir::new(&config.data_dir, config.key_file.clone())
         .with_database_url(config.database_url.clone());
-    let initialised_now = prepare_database(&dir, &config)?;
-    if dir.database_url().is_some() {
-        // The admin credential is written here even when the database
-        // lives elsewhere.
-        std::fs::create_dir_all(dir.dir()).map_err(|source| StartError::AdminKey {
-            path: dir.dir().to_owned(),
-            source,
-        })?;
-    }
-    let mut opened = dir.open()?;
-    let signer = dir.signer(&mut opened)?;
+    // Blocking database work, off the async context: the PostgreSQL
+    // client runs a runtime of its own, which tokio refuses to block on
+    // inside this one.
+    let (
+        initialised_now,
+        signer,
+        instance,
+        head,
+        system_log,
+        admin_file,
+        backend,
+        open,
+        writer_store,
+    ) = tokio::task::block_in_place(|| -> Result<_, StartError> {
+        let initialised_now = prepare_database(&dir, &config)?;
+        if dir.database_url().is_some() {
+            // The admin credential is written here even when the
+            // database lives elsewhere.
+            std::fs::create_dir_all(dir.dir()).map_err(|source| StartError::AdminKey {
+                path: dir.dir().to_owned(),
+                source,
+            })?;
+        }
+        let mut opened = dir.open()?;
+        let signer = dir.signer(&mut opened)?;
+        let instance = opened.instance.clone();
+        let head = opened.store.migration_status()?.current;
+        let (system_log, admin_file) = prepare_system(&mut *opened.store, &instance, dir.dir())?;
+        let backend = opened.store.backend();
+        let busy = Duration::from_millis(config.db_busy_timeout_ms);
+        let open = match dir.database_url() {
+            Some(url) => postgres_opener(url.to_owned(), busy),
+            None => sqlite_opener(dir.db_path(), busy),
+        };
+        let writer_store = open()?;
+        Ok((
+            initialised_now,
+            signer,
+            instance,
+            head,
+            system_log,
+            admin_file,
+            backend,
+            open,
+            writer_store,
+        ))
+    })?;
     let vkey = signer.verifier_key().to_string();
-    let instance = opened.instance.clone();
-    let head = opened.store.migration_status()?.current;
-    let (system_log, admin_file) = prepare_system(&mut *opened.store, &instance, dir.dir())?;
-    let backend = opened.store.backend();
-
-    let busy = Duration::from_millis(config.db_busy_timeout_ms);
-    let open = match dir.database_url() {
-        Some(url) => postgres_opener(url.to_owned(), busy),
-        None => sqlite_opener(dir.db_path(), busy),
-    };
-    let writer_store = open()?;
     let metrics = Arc::new(Metrics::new());
     let writer = Writer::start(
         writer_store,

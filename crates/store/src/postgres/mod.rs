@@ -78,8 +78,42 @@ type Statements = HashMap<&'static str, Statement>;
 
 /// A connection to one PostgreSQL database.
 pub struct PgStore {
-    client: Client,
+    client: OwnedClient,
     stmts: Statements,
+}
+
+/// The client, closed where closing is allowed.
+///
+/// Closing a `postgres::Client` blocks on its own small runtime, which
+/// tokio forbids on a thread that drives another runtime's tasks (a server
+/// dropping its last pooled connection at shutdown). There the client is
+/// closed on a thread of its own instead.
+struct OwnedClient(Option<Client>);
+
+impl std::ops::Deref for OwnedClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("the client is taken only by drop")
+    }
+}
+
+impl std::ops::DerefMut for OwnedClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("the client is taken only by drop")
+    }
+}
+
+impl Drop for OwnedClient {
+    fn drop(&mut self) {
+        let Some(client) = self.0.take() else { return };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(client));
+        } else {
+            drop(client);
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -117,7 +151,7 @@ impl PgStore {
             ))
             .map_err(map_err)?;
         Ok(PgStore {
-            client,
+            client: OwnedClient(Some(client)),
             stmts: HashMap::new(),
         })
     }
@@ -136,7 +170,7 @@ impl PgStore {
     }
 
     fn applied(&mut self) -> Result<Vec<(u32, String, String)>> {
-        applied(&mut self.client)
+        applied(&mut *self.client)
     }
 }
 
@@ -420,7 +454,7 @@ impl Store for PgStore {
     }
 
     fn find_log(&mut self, tenant: &str, name: &str) -> Result<Option<LogInfo>> {
-        let s = stmt(&mut self.client, &mut self.stmts, FIND_LOG)?;
+        let s = stmt(&mut *self.client, &mut self.stmts, FIND_LOG)?;
         Ok(self
             .client
             .query_opt(&s, &[&tenant, &name])
@@ -454,7 +488,7 @@ impl Store for PgStore {
     }
 
     fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>> {
-        latest_checkpoint(&mut self.client, &mut self.stmts, log)
+        latest_checkpoint(&mut *self.client, &mut self.stmts, log)
     }
 
     fn entry_count(&mut self, log: LogId) -> Result<u64> {
@@ -476,7 +510,7 @@ impl Store for PgStore {
         f: &mut dyn FnMut(EntryRef<'_>) -> Result<bool>,
     ) -> Result<()> {
         let s = stmt(
-            &mut self.client,
+            &mut *self.client,
             &mut self.stmts,
             "SELECT idx, envelope, leaf_hash, salt, body FROM entries
              WHERE log_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3",
@@ -527,7 +561,7 @@ impl Store for PgStore {
     }
 
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
-        read_tile(&mut self.client, &mut self.stmts, log, level, index)
+        read_tile(&mut *self.client, &mut self.stmts, log, level, index)
     }
 
     fn begin_append(&mut self, log: LogId) -> Result<Box<dyn AppendTxn + '_>> {
