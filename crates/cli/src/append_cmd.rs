@@ -344,7 +344,7 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
                 }
                 append_batch(
                     &mut seq,
-                    &mut opened.store,
+                    &mut *opened.store,
                     &log,
                     &batch,
                     &mut summary,
@@ -358,7 +358,7 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
         if !batch.is_empty() {
             append_batch(
                 &mut seq,
-                &mut opened.store,
+                &mut *opened.store,
                 &log,
                 &batch,
                 &mut summary,

@@ -21,12 +21,18 @@ pub struct DataArgs {
     /// The Ed25519 signing key, PKCS#8 PEM [default: <data-dir>/signing-key.pem].
     #[arg(long, env = "EVIDENT_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// A PostgreSQL database instead of <data-dir>/evident.db, as
+    /// postgres://USER[:PASSWORD]@HOST:PORT/DATABASE; the data directory
+    /// then holds only the signing key.
+    #[arg(long, env = "EVIDENT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 impl DataArgs {
     /// The data directory these arguments name.
     pub fn data_dir(&self) -> DataDir {
         DataDir::new(self.data_dir.clone(), self.key_file.clone())
+            .with_database_url(self.database_url.clone())
     }
 
     /// Opens the data directory for reading.

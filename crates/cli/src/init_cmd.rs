@@ -1,7 +1,6 @@
-//! `evident init`, `evident keys public` and `evident migrate`.
+//! `evident init` and `evident keys public`.
 
 use clap::{Args, Subcommand};
-use evident_store::Store;
 use serde_json::json;
 
 use crate::Format;
@@ -106,83 +105,4 @@ pub fn keys(args: &KeysArgs) -> Result<(), CmdError> {
             Ok(())
         }
     }
-}
-
-/// Show or apply database schema migrations.
-#[derive(Debug, Args)]
-pub struct MigrateArgs {
-    #[command(subcommand)]
-    command: MigrateCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum MigrateCommand {
-    /// Show the database's migration head against this binary's.
-    Status(MigrateInner),
-    /// Apply pending migrations.
-    Up(MigrateInner),
-}
-
-#[derive(Debug, Args)]
-struct MigrateInner {
-    #[command(flatten)]
-    data: DataArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) format: Format,
-}
-
-impl MigrateArgs {
-    /// The output format of the subcommand.
-    pub fn format(&self) -> Format {
-        match &self.command {
-            MigrateCommand::Status(i) | MigrateCommand::Up(i) => i.format,
-        }
-    }
-}
-
-/// Runs `migrate …`.
-pub fn migrate(args: &MigrateArgs) -> Result<(), CmdError> {
-    let (inner, up) = match &args.command {
-        MigrateCommand::Status(i) => (i, false),
-        MigrateCommand::Up(i) => (i, true),
-    };
-    let dd = inner.data.data_dir();
-    if !dd.is_initialized() {
-        return Err(evident_store::StoreError::NotInitialized {
-            dir: dd.dir().to_owned(),
-        }
-        .into());
-    }
-    let mut store = evident_store::sqlite::SqliteStore::open(&dd.db_path(), false)?;
-    let applied = if up { store.migrate_up()? } else { Vec::new() };
-    let s = store.migration_status()?;
-    match inner.format {
-        Format::Json => print_json(&json!({
-            "backend": store.backend(),
-            "current": s.current,
-            "expected": s.expected,
-            "applied_now": applied,
-            "applied": s.applied.iter().map(|(v, n, at)| json!({"version": v, "name": n, "applied_at": at})).collect::<Vec<_>>(),
-            "pending": s.pending.iter().map(|(v, n)| json!({"version": v, "name": n})).collect::<Vec<_>>(),
-        })),
-        Format::Text => {
-            for v in &applied {
-                println!("applied migration {v}");
-            }
-            println!(
-                "schema at {} of {} ({})",
-                s.current,
-                s.expected,
-                if s.current == s.expected {
-                    "up to date"
-                } else if s.current < s.expected {
-                    "run `evident migrate up`"
-                } else {
-                    "newer than this binary"
-                }
-            );
-        }
-    }
-    Ok(())
 }

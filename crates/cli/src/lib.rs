@@ -16,6 +16,7 @@ pub mod common;
 pub mod export_cmd;
 pub mod init_cmd;
 pub mod log_cmds;
+pub mod migrate_cmd;
 pub mod receipt_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
@@ -49,7 +50,7 @@ enum Command {
     Receipt(log_cmds::ReceiptArgs),
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
     Keys(init_cmd::KeysArgs),
-    Migrate(init_cmd::MigrateArgs),
+    Migrate(migrate_cmd::MigrateArgs),
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
     Bench(bench_cmd::BenchArgs),
@@ -101,7 +102,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Receipt(a) => done(log_cmds::receipt(&a), Format::Text),
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
         Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
-        Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
+        Command::Migrate(a) => done(migrate_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
         Command::Bench(a) => bench_cmd::bench(&a),

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use evident_core::entry::EnvelopeView;
-use evident_store::{Store, reader};
+use evident_store::reader;
 use serde_json::{Value, json};
 
 use crate::Format;
@@ -28,7 +28,7 @@ pub struct CheckpointArgs {
 pub fn checkpoint(args: &CheckpointArgs) -> Result<(), CmdError> {
     let mut opened = args.data.open()?;
     let log = opened.log(&args.log)?;
-    let (stored, cp) = reader::latest(&mut opened.store, &log)?;
+    let (stored, cp) = reader::latest(&mut *opened.store, &log)?;
     match args.format {
         Format::Text => print!("{}", stored.note),
         Format::Json => print_json(&json!({
@@ -137,7 +137,7 @@ pub struct ReceiptArgs {
 pub fn receipt(args: &ReceiptArgs) -> Result<(), CmdError> {
     let mut opened = args.data.open()?;
     let log = opened.log(&args.log)?;
-    let r = reader::receipt(&mut opened.store, &log, args.index, !args.no_body)?;
+    let r = reader::receipt(&mut *opened.store, &log, args.index, !args.no_body)?;
     let text = r.to_json();
     match &args.out {
         Some(path) => std::fs::write(path, format!("{text}\n"))

@@ -18,6 +18,9 @@ use crate::common::CmdError;
 /// EVIDENT_RATE_LIMIT_PER_SECOND, … — one per setting, named after it in
 /// upper case), then these flags.
 ///
+/// With --database-url the database is PostgreSQL, shared by any number of
+/// nodes; sequencing of each log is serialised in the database.
+///
 /// On an empty data directory the server initialises it as `evident init`
 /// does and writes a bootstrap admin credential to `<data-dir>/admin.key`
 /// (mode 0600): an API key with the admin, read and verify scopes for the
@@ -42,6 +45,18 @@ pub struct ServeArgs {
     /// (default evident.local; env EVIDENT_INSTANCE).
     #[arg(long)]
     instance: Option<String>,
+    /// A PostgreSQL database (postgres://USER[:PASSWORD]@HOST:PORT/DB)
+    /// instead of <data-dir>/evident.db; env EVIDENT_DATABASE_URL, config
+    /// key database_url. Any number of nodes may serve one database, each
+    /// with a copy of the same --key-file. The database must be at this
+    /// binary's migration head (`evident migrate up`) unless --migrate.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Apply pending PostgreSQL migrations at start-up (config key
+    /// auto_migrate, env EVIDENT_AUTO_MIGRATE=true). Off by default: in
+    /// production the owner role migrates, the service role cannot.
+    #[arg(long)]
+    migrate: bool,
     /// Config file (TOML; unknown keys are errors).
     #[arg(long, env = "EVIDENT_CONFIG")]
     config: Option<PathBuf>,
@@ -59,6 +74,12 @@ pub fn serve(args: &ServeArgs) -> Result<(), CmdError> {
     }
     if let Some(k) = &args.key_file {
         config.key_file = Some(k.clone());
+    }
+    if let Some(u) = &args.database_url {
+        config.database_url = Some(u.clone());
+    }
+    if args.migrate {
+        config.auto_migrate = true;
     }
     if let Some(i) = &args.instance {
         config.instance.clone_from(i);

@@ -11,7 +11,7 @@ use evident_core::ErrorCode;
 use evident_core::entry::format_ts;
 use evident_server::apikey::{self, Scope, parse_scopes};
 use evident_store::sequencer::system_clock;
-use evident_store::{ApiKeyRecord, Store, StoreError, TenantInfo, TenantStatus, check_tenant_name};
+use evident_store::{ApiKeyRecord, StoreError, TenantInfo, TenantStatus, check_tenant_name};
 use serde_json::{Value, json};
 
 use crate::Format;
@@ -269,7 +269,7 @@ fn issue(a: &IssueArgs) -> Result<(), CmdError> {
         .store
         .find_tenant(&a.tenant)?
         .ok_or_else(|| StoreError::TenantNotFound(a.tenant.clone()))?;
-    let key = apikey::issue(&mut opened.store, &tenant.name, &scopes, &now())?;
+    let key = apikey::issue(&mut *opened.store, &tenant.name, &scopes, &now())?;
     match a.format {
         Format::Json => print_json(&json!({
             "id": key.id,

@@ -3,7 +3,6 @@
 use clap::Args;
 use evident_core::note::Verifiers;
 use evident_core::verify::Report;
-use evident_store::Store;
 use evident_store::reader::verify_log;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -65,7 +64,7 @@ pub fn verify(args: &VerifyArgs) -> Result<Outcome, CmdError> {
     for log in &logs {
         let keys = verifiers(&mut opened)?;
         let bar = progress_bar(args.format, &log.path());
-        let report = verify_log(&mut opened.store, log, keys, &mut |done, total| {
+        let report = verify_log(&mut *opened.store, log, keys, &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })?;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use evident_core::ErrorCode;
 use evident_core::entry::{format_ts, origin};
-use evident_store::datadir::{DataDir, write_private_file};
+use evident_store::datadir::{DataDir, check_head, write_private_file};
+use evident_store::postgres::PgStore;
 use evident_store::sqlite::SqliteStore;
 use evident_store::{LogInfo, Store, StoreError};
 use serde_json::json;
@@ -120,6 +121,49 @@ fn sqlite_opener(path: PathBuf, busy_timeout: Duration) -> Opener {
     })
 }
 
+/// Opens PostgreSQL connections to `url` for the pool and the writer.
+fn postgres_opener(url: String, lock_timeout: Duration) -> Opener {
+    Arc::new(move || {
+        let mut s = PgStore::connect(&url)?;
+        s.set_lock_timeout(lock_timeout)?;
+        Ok(Box::new(s) as Box<dyn Store>)
+    })
+}
+
+/// Brings the data directory (or the PostgreSQL database) to where the
+/// server can open it; returns whether it was initialised now.
+///
+/// A SQLite data directory is initialised when empty, as before. A
+/// PostgreSQL database must be at this binary's migration head unless
+/// `auto_migrate` is set; once migrated, an empty one is initialised with
+/// the key file's key (made if missing). Nodes starting together race for
+/// that: the loser finds it initialised and goes on.
+fn prepare_database(dir: &DataDir, config: &Config) -> Result<bool, StartError> {
+    let Some(url) = dir.database_url() else {
+        if dir.is_initialized() {
+            return Ok(false);
+        }
+        dir.init(&config.instance)?;
+        return Ok(true);
+    };
+    let mut store = PgStore::connect(url)?;
+    if config.auto_migrate {
+        let applied = store.migrate_up()?;
+        if !applied.is_empty() {
+            tracing::info!(event = "migrated", versions = ?applied, "applied migrations");
+        }
+    }
+    check_head(&mut store)?;
+    if store.instance()?.is_some() {
+        return Ok(false);
+    }
+    match dir.init(&config.instance) {
+        Ok(_) => Ok(true),
+        Err(StoreError::AlreadyInitialized { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Makes sure the system tenant, its event log, and (when no admin key is
 /// in use yet) the bootstrap admin credential exist. Returns the system log
 /// and the credential file if one was written now.
@@ -165,26 +209,56 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let dir = DataDir::new(&config.data_dir, config.key_file.clone());
-    let initialised_now = if dir.is_initialized() {
-        false
-    } else {
-        dir.init(&config.instance)?;
-        true
-    };
-    let mut opened = dir.open()?;
-    let signer = dir.signer(&mut opened)?;
+    let dir = DataDir::new(&config.data_dir, config.key_file.clone())
+        .with_database_url(config.database_url.clone());
+    // Blocking database work, off the async context: the PostgreSQL
+    // client runs a runtime of its own, which tokio refuses to block on
+    // inside this one.
+    let (
+        initialised_now,
+        signer,
+        instance,
+        head,
+        system_log,
+        admin_file,
+        backend,
+        open,
+        writer_store,
+    ) = tokio::task::block_in_place(|| -> Result<_, StartError> {
+        let initialised_now = prepare_database(&dir, &config)?;
+        if dir.database_url().is_some() {
+            // The admin credential is written here even when the
+            // database lives elsewhere.
+            std::fs::create_dir_all(dir.dir()).map_err(|source| StartError::AdminKey {
+                path: dir.dir().to_owned(),
+                source,
+            })?;
+        }
+        let mut opened = dir.open()?;
+        let signer = dir.signer(&mut opened)?;
+        let instance = opened.instance.clone();
+        let head = opened.store.migration_status()?.current;
+        let (system_log, admin_file) = prepare_system(&mut *opened.store, &instance, dir.dir())?;
+        let backend = opened.store.backend();
+        let busy = Duration::from_millis(config.db_busy_timeout_ms);
+        let open = match dir.database_url() {
+            Some(url) => postgres_opener(url.to_owned(), busy),
+            None => sqlite_opener(dir.db_path(), busy),
+        };
+        let writer_store = open()?;
+        Ok((
+            initialised_now,
+            signer,
+            instance,
+            head,
+            system_log,
+            admin_file,
+            backend,
+            open,
+            writer_store,
+        ))
+    })?;
     let vkey = signer.verifier_key().to_string();
-    let instance = opened.instance.clone();
-    let head = opened.store.migration_status()?.current;
-    let (system_log, admin_file) = prepare_system(&mut opened.store, &instance, dir.dir())?;
-    let backend = opened.store.backend();
-
-    let open = sqlite_opener(
-        dir.db_path(),
-        Duration::from_millis(config.db_busy_timeout_ms),
-    );
-    let writer_store = open()?;
     let metrics = Arc::new(Metrics::new());
     let writer = Writer::start(
         writer_store,

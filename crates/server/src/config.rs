@@ -26,6 +26,16 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The signing key file; `<data_dir>/signing-key.pem` when unset.
     pub key_file: Option<PathBuf>,
+    /// A PostgreSQL database (`postgres://USER@HOST:PORT/DB`) instead of
+    /// the data directory's SQLite file; several nodes may name the same
+    /// one (with copies of one key file).
+    pub database_url: Option<String>,
+    /// Whether start-up applies pending migrations to a PostgreSQL
+    /// database. Off by default: a production database is migrated by an
+    /// operator (`evident migrate up`, with the owner role), never by
+    /// whichever node starts first. SQLite data directories are always
+    /// brought up to date, as `evident init` would.
+    pub auto_migrate: bool,
     /// Instance name used when the data directory is initialised.
     pub instance: String,
     /// Largest request body in bytes (413 beyond it).
@@ -66,6 +76,8 @@ impl Default for Config {
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8700))),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             key_file: None,
+            database_url: None,
+            auto_migrate: false,
             instance: DEFAULT_INSTANCE.to_owned(),
             // Room for a full batch of 10,000 small entries.
             max_request_bytes: 16 * 1024 * 1024,
@@ -188,7 +200,11 @@ impl Config {
             log_level => "EVIDENT_LOG_LEVEL",
             read_connections => "EVIDENT_READ_CONNECTIONS",
             db_busy_timeout_ms => "EVIDENT_DB_BUSY_TIMEOUT_MS",
+            auto_migrate => "EVIDENT_AUTO_MIGRATE",
         );
+        if let Some(v) = get("EVIDENT_DATABASE_URL") {
+            self.database_url = Some(v).filter(|v| !v.is_empty());
+        }
         if let Some(v) = get("EVIDENT_KEY_FILE") {
             self.key_file = Some(PathBuf::from(v));
         }

@@ -37,8 +37,9 @@
 //! # fn main() {}
 //! ```
 //!
-//! PostgreSQL's harness does the same with a new database per case
-//! (`CREATE DATABASE` on a throwaway server, dropped with the harness),
+//! PostgreSQL's harness (`tests/postgres_conformance.rs`) does the same
+//! with a new database per case (`CREATE DATABASE` on one throwaway
+//! cluster per test binary, from `evident-pgtest`, dropped with the harness),
 //! `connect` opening a new client to it, and `raw_sql` running the
 //! statement on a client of its own with the backend's error mapping.
 //!

@@ -11,6 +11,11 @@
 //! backup, a stolen disk image) cannot sign checkpoints. Only its public
 //! verifier key is stored, in the append-only `keys` table, so every
 //! checkpoint can be checked against the keys the log has used.
+//!
+//! With a PostgreSQL database URL the database is there instead of
+//! `evident.db`, and the directory keeps only the signing key (and the
+//! server's admin credential). Several server nodes share one database
+//! by each naming it and a copy of the same key file.
 
 use std::fs;
 use std::io::Write;
@@ -24,6 +29,7 @@ use evident_core::note::{NoteSigner, VerifierKey, Verifiers};
 use crate::backend::Store;
 use crate::error::{Result, StoreError};
 use crate::model::LogInfo;
+use crate::postgres::PgStore;
 use crate::sequencer::system_clock;
 use crate::sqlite::SqliteStore;
 
@@ -41,6 +47,8 @@ pub const DEFAULT_INSTANCE: &str = "evident.local";
 pub struct DataDir {
     dir: PathBuf,
     key_file: PathBuf,
+    /// A PostgreSQL database instead of `dir/evident.db`.
+    database_url: Option<String>,
 }
 
 /// What `init` created.
@@ -52,15 +60,15 @@ pub struct Initialized {
     pub vkey: VerifierKey,
     /// Where the private key was written.
     pub key_file: PathBuf,
-    /// Where the database was created.
+    /// Where the database was created (the data directory's file; for
+    /// PostgreSQL, where it would have been).
     pub db_path: PathBuf,
 }
 
 /// An opened, initialised data directory.
-#[derive(Debug)]
 pub struct Opened {
     /// The database.
-    pub store: SqliteStore,
+    pub store: Box<dyn Store>,
     /// The instance name.
     pub instance: String,
 }
@@ -71,7 +79,39 @@ impl DataDir {
     pub fn new(dir: impl Into<PathBuf>, key_file: Option<PathBuf>) -> Self {
         let dir = dir.into();
         let key_file = key_file.unwrap_or_else(|| dir.join(KEY_FILE));
-        DataDir { dir, key_file }
+        DataDir {
+            dir,
+            key_file,
+            database_url: None,
+        }
+    }
+
+    /// The same, with its database in PostgreSQL at `url` (when `Some`).
+    #[must_use]
+    pub fn with_database_url(mut self, url: Option<String>) -> Self {
+        self.database_url = url.filter(|u| !u.is_empty());
+        self
+    }
+
+    /// The PostgreSQL database URL, if the database is not the directory's
+    /// SQLite file.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
+    /// Connects to the database without checking its migration head or
+    /// initialisation: for `evident migrate`. A SQLite file must exist.
+    pub fn connect(&self) -> Result<Box<dyn Store>> {
+        if let Some(url) = &self.database_url {
+            return Ok(Box::new(PgStore::connect(url)?));
+        }
+        let db_path = self.db_path();
+        if !db_path.exists() {
+            return Err(StoreError::NotInitialized {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(Box::new(SqliteStore::open(&db_path, false)?))
     }
 
     /// The directory.
@@ -89,16 +129,24 @@ impl DataDir {
         &self.key_file
     }
 
-    /// Whether `init` has run here.
+    /// Whether `init` has run here (for SQLite: the database file
+    /// exists; a PostgreSQL database is asked by [`DataDir::open`]).
     pub fn is_initialized(&self) -> bool {
         self.db_path().exists()
     }
 
     /// Creates the directory, a new signing key and the database. Refuses
     /// to touch a directory that already has either.
+    ///
+    /// With a PostgreSQL URL, the database is migrated and initialised
+    /// instead, with the key file's key when that file exists already (a
+    /// node joining with the shared key) or a new one.
     pub fn init(&self, instance: &str) -> Result<Initialized> {
         // Validates the instance name by the origin rules.
         origin(instance, "t", "l")?;
+        if let Some(url) = &self.database_url {
+            return self.init_postgres(url, instance);
+        }
         let db_path = self.db_path();
         for existing in [&db_path, &self.key_file] {
             if existing.exists() {
@@ -144,28 +192,53 @@ impl DataDir {
         })
     }
 
+    fn init_postgres(&self, url: &str, instance: &str) -> Result<Initialized> {
+        let mut store = PgStore::connect(url)?;
+        store.migrate_up()?;
+        if store.instance()?.is_some() {
+            return Err(StoreError::AlreadyInitialized {
+                path: PathBuf::from("the PostgreSQL database"),
+            });
+        }
+        let (key, wrote) = if self.key_file.exists() {
+            (read_key(&self.key_file)?, false)
+        } else {
+            create_private_dir(&self.dir)?;
+            if let Some(parent) = self.key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_private_dir(parent)?;
+            }
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed)
+                .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
+            let key = SigningKey::from_bytes(&seed);
+            write_key(&self.key_file, &key)?;
+            (key, true)
+        };
+        let signer = NoteSigner::new(instance, key)?;
+        let done = store.initialize(
+            instance,
+            &signer.verifier_key().to_string(),
+            &format_ts(system_clock()),
+        );
+        if let Err(e) = done {
+            if wrote {
+                let _ = fs::remove_file(&self.key_file);
+            }
+            return Err(e);
+        }
+        Ok(Initialized {
+            instance: instance.to_owned(),
+            vkey: signer.verifier_key(),
+            key_file: self.key_file.clone(),
+            db_path: self.db_path(),
+        })
+    }
+
     /// Opens the database, checking it is initialised and at this binary's
     /// migration head. Needs no key: reading and verifying never sign.
     pub fn open(&self) -> Result<Opened> {
-        let db_path = self.db_path();
-        if !db_path.exists() {
-            return Err(StoreError::NotInitialized {
-                dir: self.dir.clone(),
-            });
-        }
-        let mut store = SqliteStore::open(&db_path, false)?;
-        let status = store.migration_status()?;
-        if status.current != status.expected {
-            return Err(StoreError::MigrationHeadMismatch {
-                expected: status.expected,
-                actual: status.current,
-                hint: if status.current < status.expected {
-                    "; run `evident migrate up`"
-                } else {
-                    "; the database was migrated by a newer Evident"
-                },
-            });
-        }
+        let mut store = self.connect()?;
+        check_head(&mut *store)?;
         let instance = store
             .instance()?
             .ok_or_else(|| StoreError::NotInitialized {
@@ -186,10 +259,19 @@ impl DataDir {
     }
 }
 
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("backend", &self.store.backend())
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
 impl Opened {
     /// The verifier keys of every key this data directory has signed with.
     pub fn verifiers(&mut self) -> Result<Verifiers> {
-        stored_verifiers(&mut self.store)
+        stored_verifiers(&mut *self.store)
     }
 
     /// The log named `tenant/log`, which must exist.
@@ -216,6 +298,24 @@ impl Opened {
         self.store
             .create_log(tenant, name, &origin, &format_ts(system_clock()))
     }
+}
+
+/// Fails with [`StoreError::MigrationHeadMismatch`] (expected and actual
+/// in its message) unless the database is at this binary's head.
+pub fn check_head(store: &mut dyn Store) -> Result<()> {
+    let status = store.migration_status()?;
+    if status.current == status.expected {
+        return Ok(());
+    }
+    Err(StoreError::MigrationHeadMismatch {
+        expected: status.expected,
+        actual: status.current,
+        hint: if status.current < status.expected {
+            "; run `evident migrate up` (or start the server with --migrate)"
+        } else {
+            "; the database was migrated by a newer Evident"
+        },
+    })
 }
 
 /// The verifier keys of every key in a store's key table: what a

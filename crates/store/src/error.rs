@@ -56,6 +56,11 @@ pub enum StoreError {
     /// The database cannot be reached or written.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A database URL (`--database-url`, `EVIDENT_DATABASE_URL`) that
+    /// cannot be parsed. The URL itself is not repeated: it may hold a
+    /// password.
+    #[error("bad database URL: {0}; expected postgres://USER@HOST:PORT/DATABASE")]
+    BadDatabaseUrl(String),
     /// A database operation failed.
     #[error("database error: {0}")]
     Database(String),
@@ -152,6 +157,7 @@ impl ErrorCode for StoreError {
             StoreError::KeyUnknown { .. } => "key.unknown",
             StoreError::MigrationHeadMismatch { .. } => "migration.head_mismatch",
             StoreError::Unavailable(_) => "db.unavailable",
+            StoreError::BadDatabaseUrl(_) => "db.bad_url",
             StoreError::Database(_) => "db.error",
             StoreError::AppendOnly(_) => "db.append_only",
             StoreError::LogNotFound(_) => "log.not_found",

@@ -1,7 +1,8 @@
 //! Evident's storage.
 //!
 //! [`Store`] is the one storage trait; [`sqlite::SqliteStore`] is the
-//! embedded default backend. [`Sequencer`] turns parsed entries into
+//! embedded default backend and [`postgres::PgStore`] the one for several
+//! server nodes on one database. [`Sequencer`] turns parsed entries into
 //! committed batches (one transaction and one signed checkpoint each), and
 //! [`DataDir`] is the on-disk home of an embedded instance: its database
 //! and signing key. [`conformance`] is the test suite every backend must
@@ -15,6 +16,7 @@ pub mod edge;
 mod error;
 pub mod migrate;
 mod model;
+pub mod postgres;
 pub mod reader;
 pub mod sequencer;
 pub mod sqlite;

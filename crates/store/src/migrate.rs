@@ -53,4 +53,19 @@ mod tests {
         }
         assert_eq!(list.last().map(|m| m.version), Some(EXPECTED_HEAD));
     }
+
+    /// Both backends have the same versions under the same names, so one
+    /// head describes either.
+    #[test]
+    fn postgres_migrations_match_sqlite() {
+        let pg: Vec<(u32, &str)> = crate::postgres::MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name))
+            .collect();
+        let lite: Vec<(u32, &str)> = crate::sqlite::MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.name))
+            .collect();
+        assert_eq!(pg, lite);
+    }
 }

@@ -29,7 +29,7 @@ use evident_core::note::parse_note;
 use evident_core::tile::{TILE_WIDTH, TileId, encode_bundle};
 use evident_core::{ErrorCode, Hash};
 use evident_store::edge::TreeEdge;
-use evident_store::{LogInfo, Opened, Store};
+use evident_store::{LogInfo, Opened};
 use indicatif::ProgressBar;
 
 use super::bodies;
