@@ -84,8 +84,9 @@ use crate::backend::{AppendTxn, Store};
 use crate::error::{Result, StoreError};
 use crate::migrate::EXPECTED_HEAD;
 use crate::model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, StoredEntry,
+    TenantInfo, TenantStatus, Transition,
 };
 use crate::reader;
 use crate::sequencer::{Appended, BatchOutcome, Sequencer};
@@ -681,6 +682,7 @@ pub fn head_is_the_last_commit(h: &mut dyn Harness) {
         last_envelope: Some(rows[4].envelope.clone()),
         note: Some(note_text(&log, 5)),
         rows_past_head: false,
+        current_key: Some(signer().verifier_key().to_string()),
     };
     let mut other = h.connect();
     for s in [&mut store, &mut other] {
@@ -703,6 +705,7 @@ pub fn head_is_the_last_commit(h: &mut dyn Harness) {
             last_envelope: None,
             note: Some(note_text(&log, 9)),
             rows_past_head: false,
+            current_key: Some(signer().verifier_key().to_string()),
         }
     );
     drop(txn);
@@ -1858,6 +1861,15 @@ impl Store for Failing {
     }
     fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord> {
         self.inner.add_key(vkey, now)
+    }
+    fn rotate_key(&mut self, rotation: &KeyRotation<'_>) -> Result<KeyRecord> {
+        self.inner.rotate_key(rotation)
+    }
+    fn redact_body(&mut self, log: LogId, index: u64, by: u64, now: &str) -> Result<()> {
+        self.inner.redact_body(log, index, by, now)
+    }
+    fn repair_entries(&mut self, log: LogId, restores: &[Restore<'_>], now: &str) -> Result<()> {
+        self.inner.repair_entries(log, restores, now)
     }
     fn logs(&mut self) -> Result<Vec<LogInfo>> {
         self.inner.logs()
