@@ -15,6 +15,7 @@ pub mod bench_cmd;
 pub mod common;
 pub mod export_cmd;
 pub mod init_cmd;
+pub mod keys_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
 pub mod serve_cmd;
@@ -48,7 +49,7 @@ enum Command {
     VerifyExport(export_cmd::VerifyExportArgs),
     Receipt(log_cmds::ReceiptArgs),
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
-    Keys(init_cmd::KeysArgs),
+    Keys(keys_cmd::KeysArgs),
     Migrate(init_cmd::MigrateArgs),
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
@@ -100,7 +101,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyExport(a) => verified(export_cmd::verify_export(&a), a.format),
         Command::Receipt(a) => done(log_cmds::receipt(&a), Format::Text),
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
-        Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
+        Command::Keys(a) => done(keys_cmd::keys(&a), a.format()),
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),

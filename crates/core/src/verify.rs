@@ -50,11 +50,11 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, open_checkpoint};
-use crate::note::{VerifierKey, open_note};
 use crate::entry::{Body, Envelope, EnvelopeView, SALT_SIZE, body_digest, genesis_prev};
 use crate::hash::{Hash, leaf_hash};
 use crate::merkle::CompactTree;
 use crate::note::Verifiers;
+use crate::note::{VerifierKey, open_note};
 
 /// Most problems listed in one report; counts stay exact beyond it.
 pub const MAX_LISTED: usize = 10_000;
@@ -747,9 +747,9 @@ impl LogVerifier {
             );
             match open_checkpoint(note, &valid, None) {
                 Err(e) => {
-                    let outside = trusted
-                        .iter()
-                        .find(|t| !t.covers(seq) && open_note(note, &Verifiers::new([t.key.clone()])).is_ok());
+                    let outside = trusted.iter().find(|t| {
+                        !t.covers(seq) && open_note(note, &Verifiers::new([t.key.clone()])).is_ok()
+                    });
                     let detail = match outside {
                         Some(t) => format!(
                             "checkpoint #{} (seq {seq}) is signed by {}+{:08x}, which may sign only checkpoints {} (retired or not yet valid)",
@@ -758,7 +758,9 @@ impl LogVerifier {
                             t.key.id(),
                             t.range_text()
                         ),
-                        None => format!("checkpoint #{} (seq {seq}): {e}", self.checkpoints_checked),
+                        None => {
+                            format!("checkpoint #{} (seq {seq}): {e}", self.checkpoints_checked)
+                        }
                     };
                     let mut v = Violation::new(blame, Reason::CheckpointBadSignature, detail);
                     v.checkpoint_size = peek_size(note);

@@ -61,7 +61,9 @@ fn rotated(log: &SampleLog) -> (Vec<Vec<u8>>, KeyHistory) {
 fn verify(log: &SampleLog, cps: &[Vec<u8>], history: &KeyHistory, trust: Verifiers) -> Report {
     let mut v = LogVerifier::new(ORIGIN, trust);
     v.add_checkpoints_at(
-        cps.iter().enumerate().map(|(i, c)| (i as u64 + 1, c.as_slice())),
+        cps.iter()
+            .enumerate()
+            .map(|(i, c)| (i as u64 + 1, c.as_slice())),
         history,
     );
     for r in &log.rows {
@@ -99,7 +101,9 @@ fn retired_key_signing_after_its_range_is_a_signature_failure() {
     assert_eq!(first(&r), (40, Reason::CheckpointBadSignature));
     assert_eq!(r.signature_failures.len(), 1);
     assert!(
-        r.signature_failures[0].detail.contains("may sign only checkpoints ..=3"),
+        r.signature_failures[0]
+            .detail
+            .contains("may sign only checkpoints ..=3"),
         "{}",
         r.signature_failures[0].detail
     );
@@ -110,7 +114,12 @@ fn new_key_before_its_range_is_a_signature_failure() {
     let log = log50();
     let (mut cps, history) = rotated(&log);
     resign(&log, &mut cps, 1, &[&new_key()]);
-    let r = verify(&log, &cps, &history, Verifiers::new([new_key().verifier_key()]));
+    let r = verify(
+        &log,
+        &cps,
+        &history,
+        Verifiers::new([new_key().verifier_key()]),
+    );
     assert_eq!(first(&r), (10, Reason::CheckpointBadSignature));
     assert_eq!(r.signature_failures.len(), 1);
 }

@@ -136,7 +136,9 @@ pub enum StoreError {
     /// The signing key is no longer the data directory's current key: it
     /// was rotated, and signing with it would make checkpoints no verifier
     /// accepts.
-    #[error("signing key {vkey} was retired by a key rotation; the current key is {current} (restart with the new key file)")]
+    #[error(
+        "signing key {vkey} was retired by a key rotation; the current key is {current} (restart with the new key file)"
+    )]
     KeyRetired {
         /// The retired key.
         vkey: String,

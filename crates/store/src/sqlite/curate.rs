@@ -61,9 +61,7 @@ pub(super) fn rotate_key(conn: &Connection, rot: &KeyRotation<'_>) -> Result<Key
         .map_err(map_err)?;
     // Each log's latest checkpoint, which its transition must re-sign.
     let mut latest: Vec<(LogId, i64)> = conn
-        .prepare(
-            "SELECT log_id, max(seq) FROM checkpoints GROUP BY log_id ORDER BY log_id",
-        )
+        .prepare("SELECT log_id, max(seq) FROM checkpoints GROUP BY log_id ORDER BY log_id")
         .map_err(map_err)?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(map_err)?
@@ -82,9 +80,11 @@ pub(super) fn rotate_key(conn: &Connection, rot: &KeyRotation<'_>) -> Result<Key
         ));
     }
     let next_seq: i64 = conn
-        .query_row("SELECT coalesce(max(seq), 0) + 1 FROM checkpoints", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT coalesce(max(seq), 0) + 1 FROM checkpoints",
+            [],
+            |r| r.get(0),
+        )
         .map_err(map_err)?;
     let mut seqs = Vec::with_capacity(rot.transitions.len());
     for t in rot.transitions {
@@ -212,7 +212,14 @@ pub(super) fn repair_entries(
             conn.execute(
                 "INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![log, to_i64(r.index), &r.leaf_hash.0[..], r.envelope, r.salt, r.body],
+                params![
+                    log,
+                    to_i64(r.index),
+                    &r.leaf_hash.0[..],
+                    r.envelope,
+                    r.salt,
+                    r.body
+                ],
             )
             .map_err(map_err)?;
             continue;
@@ -228,9 +235,72 @@ pub(super) fn repair_entries(
         conn.execute(
             "UPDATE entries SET leaf_hash = ?3, envelope = ?4, salt = ?5, body = ?6
              WHERE log_id = ?1 AND idx = ?2",
-            params![log, to_i64(r.index), &r.leaf_hash.0[..], r.envelope, r.salt, r.body],
+            params![
+                log,
+                to_i64(r.index),
+                &r.leaf_hash.0[..],
+                r.envelope,
+                r.salt,
+                r.body
+            ],
         )
         .map_err(map_err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::Store;
+    use crate::sqlite::{MIGRATIONS, SqliteStore};
+
+    /// A database at migration 2 with a key and an entry moves to 3: the
+    /// key is valid from the start and current, and the entry is still
+    /// refused every plain UPDATE.
+    #[test]
+    fn migration_3_upgrades_a_database_with_keys_and_entries() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        s.conn
+            .execute_batch(
+                "CREATE TABLE schema_migrations (
+                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
+                 ) STRICT;",
+            )
+            .unwrap();
+        for m in &MIGRATIONS[..2] {
+            s.conn.execute_batch(m.sql).unwrap();
+            s.conn
+                .execute(
+                    "INSERT INTO schema_migrations VALUES (?1, ?2, 'then')",
+                    rusqlite::params![m.version, m.name],
+                )
+                .unwrap();
+        }
+        s.conn
+            .execute_batch(
+                "INSERT INTO keys (vkey, created_at) VALUES ('k', 'then');
+                 INSERT INTO logs (tenant, name, origin, created_at) VALUES ('a', 'b', 'x/a/b', 'then');
+                 INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body)
+                     VALUES (1, 0, x'00', x'01', x'02', x'03');",
+            )
+            .unwrap();
+        assert_eq!(s.migrate_up().unwrap(), vec![3]);
+        let keys = s.keys().unwrap();
+        assert_eq!(
+            (
+                keys[0].first_seq,
+                keys[0].last_seq,
+                keys[0].retired_at.clone()
+            ),
+            (None, None, None)
+        );
+        for sql in [
+            "UPDATE entries SET body = NULL, salt = NULL",
+            "UPDATE entries SET envelope = x'ff'",
+        ] {
+            let e = s.conn.execute_batch(sql).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+    }
 }
