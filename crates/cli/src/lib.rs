@@ -13,11 +13,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod append_cmd;
 pub mod bench_cmd;
 pub mod common;
+pub mod exception_cmd;
 pub mod export_cmd;
 pub mod init_cmd;
 pub mod keys_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
+pub mod redact_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
 pub mod verify_cmd;
@@ -50,6 +52,8 @@ enum Command {
     Receipt(log_cmds::ReceiptArgs),
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
     Keys(keys_cmd::KeysArgs),
+    MarkException(exception_cmd::MarkExceptionArgs),
+    Redact(redact_cmd::RedactArgs),
     Migrate(init_cmd::MigrateArgs),
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
@@ -102,6 +106,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Receipt(a) => done(log_cmds::receipt(&a), Format::Text),
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
         Command::Keys(a) => done(keys_cmd::keys(&a), a.format()),
+        Command::MarkException(a) => done(exception_cmd::mark_exception(&a), a.format),
+        Command::Redact(a) => done(redact_cmd::redact(&a), a.format),
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
