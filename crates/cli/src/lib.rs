@@ -20,6 +20,7 @@ pub mod keys_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
 pub mod redact_cmd;
+pub mod repair_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
 pub mod verify_cmd;
@@ -54,6 +55,7 @@ enum Command {
     Keys(keys_cmd::KeysArgs),
     MarkException(exception_cmd::MarkExceptionArgs),
     Redact(redact_cmd::RedactArgs),
+    Repair(repair_cmd::RepairArgs),
     Migrate(init_cmd::MigrateArgs),
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
@@ -108,6 +110,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(a) => done(keys_cmd::keys(&a), a.format()),
         Command::MarkException(a) => done(exception_cmd::mark_exception(&a), a.format),
         Command::Redact(a) => done(redact_cmd::redact(&a), a.format),
+        Command::Repair(a) => done(repair_cmd::repair(&a), a.format),
         Command::Migrate(a) => done(init_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),

@@ -505,6 +505,89 @@ impl KeyHistory {
     }
 }
 
+/// Opens checkpoints given with their storage `seq`, each against the
+/// `trusted` keys whose period in `history` covers it, after extending
+/// trust along dual-signed transitions (see
+/// [`LogVerifier::add_checkpoints_at`]). Returns them in `seq` order, each
+/// with the parsed checkpoint or why it is refused (for a person). The
+/// origin is not checked here.
+pub fn open_checkpoints_at<'a>(
+    notes: impl IntoIterator<Item = (u64, &'a [u8])>,
+    history: &KeyHistory,
+    trusted: &Verifiers,
+) -> Vec<(u64, &'a [u8], Result<Checkpoint, String>)> {
+    let mut notes: Vec<(u64, &[u8])> = notes.into_iter().collect();
+    notes.sort_by_key(|n| n.0);
+    let mut trusted: Vec<KeyPeriod> = trusted
+        .keys()
+        .iter()
+        .map(|k| history.period_of(k))
+        .collect();
+    let untrusted: Vec<&KeyPeriod> = history
+        .periods
+        .iter()
+        .filter(|p| !trusted.iter().any(|t| t.key == p.key))
+        .collect();
+    let signed_by =
+        |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
+    // Linking, until nothing changes: only checkpoints inside two keys'
+    // overlapping periods (the transitions) can link them.
+    if !untrusted.is_empty() {
+        loop {
+            let before = trusted.len();
+            for &(seq, note) in &notes {
+                if !trusted
+                    .iter()
+                    .any(|t| t.covers(seq) && signed_by(note, &t.key))
+                {
+                    continue;
+                }
+                let newly: Vec<KeyPeriod> = untrusted
+                    .iter()
+                    .filter(|p| {
+                        p.covers(seq)
+                            && !trusted.iter().any(|t| t.key == p.key)
+                            && signed_by(note, &p.key)
+                    })
+                    .map(|p| (*p).clone())
+                    .collect();
+                trusted.extend(newly);
+            }
+            if trusted.len() == before {
+                break;
+            }
+        }
+    }
+    notes
+        .into_iter()
+        .map(|(seq, note)| {
+            let valid = Verifiers::new(
+                trusted
+                    .iter()
+                    .filter(|t| t.covers(seq))
+                    .map(|t| t.key.clone()),
+            );
+            let result = open_checkpoint(note, &valid, None)
+                .map(|(cp, _)| cp)
+                .map_err(|e| {
+                    match trusted
+                        .iter()
+                        .find(|t| !t.covers(seq) && signed_by(note, &t.key))
+                    {
+                        Some(t) => format!(
+                            "is signed by {}+{:08x}, which may sign only checkpoints {} (retired or not yet valid)",
+                            t.key.name(),
+                            t.key.id(),
+                            t.range_text()
+                        ),
+                        None => format!("does not verify: {e}"),
+                    }
+                });
+            (seq, note, result)
+        })
+        .collect()
+}
+
 /// A checkpoint as stored, after opening.
 #[derive(Debug, Clone)]
 struct PendingCheckpoint {
@@ -690,83 +773,24 @@ impl LogVerifier {
         notes: impl IntoIterator<Item = (u64, &'a [u8])>,
         history: &KeyHistory,
     ) {
-        let mut notes: Vec<(u64, &[u8])> = notes.into_iter().collect();
-        notes.sort_by_key(|n| n.0);
-        let mut trusted: Vec<KeyPeriod> = self
-            .verifiers
-            .keys()
-            .iter()
-            .map(|k| history.period_of(k))
-            .collect();
-        let untrusted: Vec<&KeyPeriod> = history
-            .periods
-            .iter()
-            .filter(|p| !trusted.iter().any(|t| t.key == p.key))
-            .collect();
-        // Linking, walking forwards and backwards until nothing changes:
-        // the checkpoints where two keys overlap are the few transitions.
-        if !untrusted.is_empty() {
-            let signed_by = |note: &[u8], k: &VerifierKey| {
-                open_note(note, &Verifiers::new([k.clone()])).is_ok()
-            };
-            loop {
-                let before = trusted.len();
-                for &(seq, note) in &notes {
-                    if !trusted
-                        .iter()
-                        .any(|t| t.covers(seq) && signed_by(note, &t.key))
-                    {
-                        continue;
-                    }
-                    let newly: Vec<KeyPeriod> = untrusted
-                        .iter()
-                        .filter(|p| {
-                            p.covers(seq)
-                                && !trusted.iter().any(|t| t.key == p.key)
-                                && signed_by(note, &p.key)
-                        })
-                        .map(|p| (*p).clone())
-                        .collect();
-                    trusted.extend(newly);
-                }
-                if trusted.len() == before {
-                    break;
-                }
-            }
-        }
-
         let mut opened: Vec<PendingCheckpoint> = Vec::new();
-        for (seq, note) in notes {
+        for (seq, note, result) in open_checkpoints_at(notes, history, &self.verifiers) {
             self.checkpoints_checked += 1;
             let blame = self.largest_signed;
-            let valid = Verifiers::new(
-                trusted
-                    .iter()
-                    .filter(|t| t.covers(seq))
-                    .map(|t| t.key.clone()),
-            );
-            match open_checkpoint(note, &valid, None) {
-                Err(e) => {
-                    let outside = trusted.iter().find(|t| {
-                        !t.covers(seq) && open_note(note, &Verifiers::new([t.key.clone()])).is_ok()
-                    });
-                    let detail = match outside {
-                        Some(t) => format!(
-                            "checkpoint #{} (seq {seq}) is signed by {}+{:08x}, which may sign only checkpoints {} (retired or not yet valid)",
-                            self.checkpoints_checked,
-                            t.key.name(),
-                            t.key.id(),
-                            t.range_text()
+            match result {
+                Err(detail) => {
+                    let mut v = Violation::new(
+                        blame,
+                        Reason::CheckpointBadSignature,
+                        format!(
+                            "checkpoint #{} (seq {seq}) {detail}",
+                            self.checkpoints_checked
                         ),
-                        None => {
-                            format!("checkpoint #{} (seq {seq}): {e}", self.checkpoints_checked)
-                        }
-                    };
-                    let mut v = Violation::new(blame, Reason::CheckpointBadSignature, detail);
+                    );
                     v.checkpoint_size = peek_size(note);
                     self.record(v);
                 }
-                Ok((cp, _)) => self.accept_checkpoint(cp, blame, &mut opened),
+                Ok(cp) => self.accept_checkpoint(cp, blame, &mut opened),
             }
         }
         opened.sort_by_key(|c| std::cmp::Reverse(c.size));

@@ -198,6 +198,21 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Opens a database file read-only, changing nothing in it (not even
+    /// its journal mode): for reading a backup copy, e.g. as a repair's
+    /// source.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        Ok(SqliteStore {
+            conn,
+            path: None,
+            checkpointer: None,
+        })
+    }
+
     /// A private in-memory database (tests, benchmarks).
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(map_err)?;
