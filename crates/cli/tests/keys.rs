@@ -4,6 +4,8 @@
 
 mod run;
 #[allow(dead_code)]
+mod server;
+#[allow(dead_code)]
 mod support;
 
 use ed25519_dalek::SigningKey;
@@ -271,4 +273,40 @@ fn an_append_with_the_retired_key_is_refused() {
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.json()["error"]["code"], "key.retired");
     assert_eq!(checkpoints(&ledger.db()).len(), 6);
+}
+
+#[test]
+fn a_server_started_after_a_rotation_signs_with_the_new_key() {
+    let ledger = Ledger::new();
+    let dir = std::path::PathBuf::from(ledger.data_dir());
+    // A server running during the rotation refuses to sign with the
+    // retired key.
+    let s = server::Server::start(&dir, &[]);
+    assert_eq!(s.vkey, ledger.vkey);
+    s.tenant("acme");
+    let k = s.key("acme", &["append", "read"]);
+    let post = |s: &server::Server, i: u64| {
+        s.post("/v1/logs/audit/entries")
+            .bearer(&k.token)
+            .json(&serde_json::from_str(&input_line(i)).unwrap())
+            .send()
+    };
+    assert_eq!(post(&s, ENTRIES).status, 201, "before the rotation");
+    let new = keys_json(&ledger, "rotate")["vkey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    post(&s, ENTRIES + 1).assert_error(500, "key.retired");
+    drop(s);
+
+    let s = server::Server::start(&dir, &[]);
+    assert_eq!(s.vkey, new);
+    let r = post(&s, ENTRIES + 1);
+    assert_eq!(r.status, 201, "{}", r.text());
+    drop(s);
+    for vkey in [&ledger.vkey, &new] {
+        let (code, r) = ledger.verify_with(&["--vkey", vkey]);
+        assert_eq!(code, 0, "--vkey {vkey}: {r:#}");
+        assert_eq!(r["total_count"], ENTRIES + 2);
+    }
 }
