@@ -3,7 +3,6 @@
 //! and verify-export across a rotation, and a retired key that signs again.
 
 mod run;
-#[allow(dead_code)]
 mod server;
 #[allow(dead_code)]
 mod support;
