@@ -536,9 +536,15 @@ pub fn open_checkpoints_at<'a>(
         loop {
             let before = trusted.len();
             for &(seq, note) in &notes {
-                if !trusted
+                // Only where a key not yet trusted may sign: cheap checks
+                // first, signatures only at the few transitions.
+                let candidate = untrusted
                     .iter()
-                    .any(|t| t.covers(seq) && signed_by(note, &t.key))
+                    .any(|p| p.covers(seq) && !trusted.iter().any(|t| t.key == p.key));
+                if !candidate
+                    || !trusted
+                        .iter()
+                        .any(|t| t.covers(seq) && signed_by(note, &t.key))
                 {
                     continue;
                 }
