@@ -16,11 +16,11 @@ use crate::common::{CmdError, DataArgs, parse_vkeys, print_json};
 use crate::{Format, Outcome};
 
 #[path = "export/bodies.rs"]
-mod bodies;
+pub(crate) mod bodies;
 #[path = "export/check.rs"]
 mod check;
 #[path = "export/layout.rs"]
-mod layout;
+pub(crate) mod layout;
 #[path = "export/write.rs"]
 mod write;
 

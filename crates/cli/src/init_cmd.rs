@@ -1,6 +1,6 @@
-//! `evident init` and `evident keys public`.
+//! `evident init`.
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use serde_json::json;
 
 use crate::Format;
@@ -52,57 +52,4 @@ pub fn init(args: &InitArgs) -> Result<(), CmdError> {
         }
     }
     Ok(())
-}
-
-/// Manage signing keys.
-#[derive(Debug, Args)]
-pub struct KeysArgs {
-    #[command(subcommand)]
-    command: KeysCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum KeysCommand {
-    /// Print the current verifier key (the public half of the signing key),
-    /// for auditors and for `verify-receipt --vkey`.
-    Public(KeysPublicArgs),
-}
-
-#[derive(Debug, Args)]
-struct KeysPublicArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    pub(crate) format: Format,
-}
-
-impl KeysArgs {
-    /// The output format of the subcommand.
-    pub fn format(&self) -> Format {
-        match &self.command {
-            KeysCommand::Public(a) => a.format,
-        }
-    }
-}
-
-/// Runs `keys …`.
-pub fn keys(args: &KeysArgs) -> Result<(), CmdError> {
-    match &args.command {
-        KeysCommand::Public(a) => {
-            let mut opened = a.data.open()?;
-            let keys = opened.store.keys()?;
-            let current = keys
-                .last()
-                .ok_or_else(|| CmdError::new("key.missing", "the database holds no keys"))?;
-            match a.format {
-                Format::Json => print_json(&json!({
-                    "vkey": current.vkey,
-                    "keys": keys.iter().map(|k| json!({"vkey": k.vkey, "created_at": k.created_at})).collect::<Vec<_>>(),
-                })),
-                Format::Text => println!("{}", current.vkey),
-            }
-            Ok(())
-        }
-    }
 }

@@ -13,11 +13,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub mod append_cmd;
 pub mod bench_cmd;
 pub mod common;
+pub mod exception_cmd;
 pub mod export_cmd;
 pub mod init_cmd;
+pub mod keys_cmd;
 pub mod log_cmds;
 pub mod migrate_cmd;
 pub mod receipt_cmd;
+pub mod redact_cmd;
+pub mod repair_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
 pub mod verify_cmd;
@@ -49,7 +53,10 @@ enum Command {
     VerifyExport(export_cmd::VerifyExportArgs),
     Receipt(log_cmds::ReceiptArgs),
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
-    Keys(init_cmd::KeysArgs),
+    Keys(keys_cmd::KeysArgs),
+    MarkException(exception_cmd::MarkExceptionArgs),
+    Redact(redact_cmd::RedactArgs),
+    Repair(repair_cmd::RepairArgs),
     Migrate(migrate_cmd::MigrateArgs),
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
@@ -101,7 +108,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VerifyExport(a) => verified(export_cmd::verify_export(&a), a.format),
         Command::Receipt(a) => done(log_cmds::receipt(&a), Format::Text),
         Command::VerifyReceipt(a) => receipt_cmd::verify_receipt(&a).into(),
-        Command::Keys(a) => done(init_cmd::keys(&a), a.format()),
+        Command::Keys(a) => done(keys_cmd::keys(&a), a.format()),
+        Command::MarkException(a) => done(exception_cmd::mark_exception(&a), a.format),
+        Command::Redact(a) => done(redact_cmd::redact(&a), a.format),
+        Command::Repair(a) => done(repair_cmd::repair(&a), a.format),
         Command::Migrate(a) => done(migrate_cmd::migrate(&a), a.format()),
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),

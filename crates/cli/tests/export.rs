@@ -268,6 +268,7 @@ fn exports_verify_here_and_in_go_with_a_consistency_proof() {
         [
             "bodies.ndjson",
             "checkpoint",
+            "key-history.json",
             "keys",
             "tile/0/000",
             "tile/0/001",

@@ -54,6 +54,7 @@ use crate::entry::{Body, Envelope, EnvelopeView, SALT_SIZE, body_digest, genesis
 use crate::hash::{Hash, leaf_hash};
 use crate::merkle::CompactTree;
 use crate::note::Verifiers;
+use crate::note::{VerifierKey, open_note};
 
 /// Most problems listed in one report; counts stay exact beyond it.
 pub const MAX_LISTED: usize = 10_000;
@@ -375,9 +376,13 @@ pub struct Report {
 
 /// The body of an `evident.exception` or `evident.redaction` entry names
 /// the entries it concerns in its `data`: `{"index": N}` or
-/// `{"index": N, "through": M}` (inclusive). Anything else in `data`
-/// (`reason`, `approved_by`, …) is for people and is not interpreted here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `{"index": N, "through": M}` (inclusive). An exception may also name
+/// the reason codes it acknowledges, `"acknowledges": ["body.digest_mismatch"]`:
+/// then a problem of another kind at those indices stays open, so an
+/// exception approved for one break never hides a later, different one.
+/// Anything else in `data` (`reason`, `approved_by`, …) is for people and
+/// is not interpreted here.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exception {
     /// First index covered.
     pub from: u64,
@@ -385,6 +390,8 @@ pub struct Exception {
     pub through: u64,
     /// Index of the exception entry itself.
     pub at: u64,
+    /// The reasons acknowledged; empty for every reason.
+    pub reasons: Vec<Reason>,
 }
 
 impl Exception {
@@ -397,12 +404,194 @@ impl Exception {
             None => from,
             Some(v) => v.as_u64()?,
         };
-        (through >= from).then_some(Exception { from, through, at })
+        let reasons = match data.get("acknowledges") {
+            None => Vec::new(),
+            Some(list) => {
+                let codes = list.as_array()?;
+                let reasons = codes
+                    .iter()
+                    .map(|c| c.as_str().and_then(Reason::from_code))
+                    .collect::<Option<Vec<_>>>()?;
+                if reasons.is_empty() {
+                    return None;
+                }
+                reasons
+            }
+        };
+        (through >= from).then_some(Exception {
+            from,
+            through,
+            at,
+            reasons,
+        })
     }
 
     fn covers(&self, index: u64) -> bool {
         (self.from..=self.through).contains(&index)
     }
+
+    /// Whether this exception acknowledges `v`.
+    fn acknowledges(&self, v: &Violation) -> bool {
+        self.covers(v.index) && (self.reasons.is_empty() || self.reasons.contains(&v.reason))
+    }
+}
+
+/// One key of a key history and the checkpoints it may sign, by their
+/// storage sequence number (`seq`, which only grows, across all logs).
+///
+/// A rotation writes, for each log, a transition checkpoint signed by both
+/// the old and the new key: the old key's range ends with the last of
+/// them, the new key's starts with the first. So a checkpoint signed only
+/// by a retired key after its range (a stolen old key, a server still
+/// running with it) is a signature failure, and a verifier that trusts
+/// only the old key can follow the transition to the new one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPeriod {
+    /// The key.
+    pub key: VerifierKey,
+    /// First `seq` it may sign; `None` from the start.
+    pub first_seq: Option<u64>,
+    /// Last `seq` it may sign; `None` while current.
+    pub last_seq: Option<u64>,
+}
+
+impl KeyPeriod {
+    fn covers(&self, seq: u64) -> bool {
+        self.first_seq.is_none_or(|f| seq >= f) && self.last_seq.is_none_or(|l| seq <= l)
+    }
+
+    /// The range for a person: `5..=9`, `..=9`, `5..`, `all`.
+    pub fn range_text(&self) -> String {
+        match (self.first_seq, self.last_seq) {
+            (None, None) => "all".to_owned(),
+            (f, l) => format!(
+                "{}..{}",
+                f.map(|f| f.to_string()).unwrap_or_default(),
+                l.map(|l| format!("={l}")).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Every key a log's checkpoints may be signed with, and when.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyHistory {
+    periods: Vec<KeyPeriod>,
+}
+
+impl KeyHistory {
+    /// A history from its periods, oldest key first.
+    pub fn new(periods: Vec<KeyPeriod>) -> Self {
+        KeyHistory { periods }
+    }
+
+    /// The periods.
+    pub fn periods(&self) -> &[KeyPeriod] {
+        &self.periods
+    }
+
+    /// The history's period of `key`, or, for a key it does not list (a
+    /// key pinned by hand, an export without history), every checkpoint.
+    fn period_of(&self, key: &VerifierKey) -> KeyPeriod {
+        self.periods
+            .iter()
+            .find(|p| &p.key == key)
+            .cloned()
+            .unwrap_or(KeyPeriod {
+                key: key.clone(),
+                first_seq: None,
+                last_seq: None,
+            })
+    }
+}
+
+/// Opens checkpoints given with their storage `seq`, each against the
+/// `trusted` keys whose period in `history` covers it, after extending
+/// trust along dual-signed transitions (see
+/// [`LogVerifier::add_checkpoints_at`]). Returns them in `seq` order, each
+/// with the parsed checkpoint or why it is refused (for a person). The
+/// origin is not checked here.
+pub fn open_checkpoints_at<'a>(
+    notes: impl IntoIterator<Item = (u64, &'a [u8])>,
+    history: &KeyHistory,
+    trusted: &Verifiers,
+) -> Vec<(u64, &'a [u8], Result<Checkpoint, String>)> {
+    let mut notes: Vec<(u64, &[u8])> = notes.into_iter().collect();
+    notes.sort_by_key(|n| n.0);
+    let mut trusted: Vec<KeyPeriod> = trusted
+        .keys()
+        .iter()
+        .map(|k| history.period_of(k))
+        .collect();
+    let untrusted: Vec<&KeyPeriod> = history
+        .periods
+        .iter()
+        .filter(|p| !trusted.iter().any(|t| t.key == p.key))
+        .collect();
+    let signed_by =
+        |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
+    // Linking, until nothing changes: only checkpoints inside two keys'
+    // overlapping periods (the transitions) can link them.
+    if !untrusted.is_empty() {
+        loop {
+            let before = trusted.len();
+            for &(seq, note) in &notes {
+                // Only where a key not yet trusted may sign: cheap checks
+                // first, signatures only at the few transitions.
+                let candidate = untrusted
+                    .iter()
+                    .any(|p| p.covers(seq) && !trusted.iter().any(|t| t.key == p.key));
+                if !candidate
+                    || !trusted
+                        .iter()
+                        .any(|t| t.covers(seq) && signed_by(note, &t.key))
+                {
+                    continue;
+                }
+                let newly: Vec<KeyPeriod> = untrusted
+                    .iter()
+                    .filter(|p| {
+                        p.covers(seq)
+                            && !trusted.iter().any(|t| t.key == p.key)
+                            && signed_by(note, &p.key)
+                    })
+                    .map(|p| (*p).clone())
+                    .collect();
+                trusted.extend(newly);
+            }
+            if trusted.len() == before {
+                break;
+            }
+        }
+    }
+    notes
+        .into_iter()
+        .map(|(seq, note)| {
+            let valid = Verifiers::new(
+                trusted
+                    .iter()
+                    .filter(|t| t.covers(seq))
+                    .map(|t| t.key.clone()),
+            );
+            let result = open_checkpoint(note, &valid, None)
+                .map(|(cp, _)| cp)
+                .map_err(|e| {
+                    match trusted
+                        .iter()
+                        .find(|t| !t.covers(seq) && signed_by(note, &t.key))
+                    {
+                        Some(t) => format!(
+                            "is signed by {}+{:08x}, which may sign only checkpoints {} (retired or not yet valid)",
+                            t.key.name(),
+                            t.key.id(),
+                            t.range_text()
+                        ),
+                        None => format!("does not verify: {e}"),
+                    }
+                });
+            (seq, note, result)
+        })
+        .collect()
 }
 
 /// A checkpoint as stored, after opening.
@@ -565,6 +754,49 @@ impl LogVerifier {
                     self.record(v);
                 }
                 Ok((cp, _)) => self.accept_checkpoint(cp, blame, &mut opened),
+            }
+        }
+        opened.sort_by_key(|c| std::cmp::Reverse(c.size));
+        self.pending = opened;
+        self.check_reached_checkpoints();
+    }
+
+    /// Like [`LogVerifier::add_checkpoints`], but each checkpoint, given
+    /// with its storage `seq`, is checked only against the trusted keys
+    /// whose period in `history` covers that seq: a checkpoint signed only
+    /// by a key outside its period (retired, or not yet made) or by no
+    /// trusted key is `checkpoint.bad_signature`.
+    ///
+    /// The keys trusted are those this verifier was made with. A history
+    /// key that is not trusted becomes trusted from a checkpoint that both
+    /// it and a trusted key validly signed within both their periods (a
+    /// rotation's transition checkpoint): so an auditor who pins the old
+    /// key follows the rotation, and one who pins the new key accepts the
+    /// old key's checkpoints only if a transition links them. Trusted keys
+    /// the history does not list may sign any checkpoint.
+    pub fn add_checkpoints_at<'a>(
+        &mut self,
+        notes: impl IntoIterator<Item = (u64, &'a [u8])>,
+        history: &KeyHistory,
+    ) {
+        let mut opened: Vec<PendingCheckpoint> = Vec::new();
+        for (seq, note, result) in open_checkpoints_at(notes, history, &self.verifiers) {
+            self.checkpoints_checked += 1;
+            let blame = self.largest_signed;
+            match result {
+                Err(detail) => {
+                    let mut v = Violation::new(
+                        blame,
+                        Reason::CheckpointBadSignature,
+                        format!(
+                            "checkpoint #{} (seq {seq}) {detail}",
+                            self.checkpoints_checked
+                        ),
+                    );
+                    v.checkpoint_size = peek_size(note);
+                    self.record(v);
+                }
+                Ok(cp) => self.accept_checkpoint(cp, blame, &mut opened),
             }
         }
         opened.sort_by_key(|c| std::cmp::Reverse(c.size));
@@ -942,7 +1174,7 @@ impl LogVerifier {
         let mut acknowledged = Vec::new();
         let mut open = Vec::new();
         for mut v in found {
-            match self.exceptions.iter().find(|x| x.covers(v.index)) {
+            match self.exceptions.iter().find(|x| x.acknowledges(&v)) {
                 Some(x) => {
                     v.acknowledged_by = Some(x.at);
                     acknowledged.push(v);

@@ -15,8 +15,9 @@ use evident_core::tile::TileId;
 
 use crate::error::Result;
 use crate::model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, TenantInfo, TenantStatus,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
+    TenantStatus,
 };
 
 /// Storage for logs, entries, checkpoints, tiles and keys, and for the
@@ -47,8 +48,39 @@ pub trait Store: Send {
     /// Every public key, oldest first.
     fn keys(&mut self) -> Result<Vec<KeyRecord>>;
 
-    /// Adds a public key (key rotation); returns it as stored.
+    /// Adds a public key with no rotation record (valid from the start,
+    /// like the first key); returns it as stored. Rotations use
+    /// [`Store::rotate_key`].
     fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord>;
+
+    /// Rotates the signing key, all or nothing, in one transaction holding
+    /// the write lock appends take: checks that `old_vkey` is the newest
+    /// key and that every log with a checkpoint has exactly one transition
+    /// whose `after_seq` is still that log's latest checkpoint
+    /// ([`StoreError::RotationConflict`](crate::StoreError::RotationConflict)
+    /// otherwise); stores each transition as the log's next checkpoint (in
+    /// the order given), adds the new key with `first_seq` = the first
+    /// transition's seq (or, with none, the next seq to be assigned) and
+    /// records the old key's retirement with `last_seq` = the last
+    /// transition's seq (or `first_seq - 1`). Returns the new key's record.
+    fn rotate_key(&mut self, rotation: &KeyRotation<'_>) -> Result<KeyRecord>;
+
+    /// Erases the salt and body of entry `index` (a redaction), recording
+    /// that the signed `evident.redaction` entry at `by` (same log)
+    /// authorises it. Nothing else of the row changes. Fails with
+    /// [`StoreError::NoSuchEntry`](crate::StoreError::NoSuchEntry) if the
+    /// row is not there, and
+    /// [`StoreError::RedactRefused`](crate::StoreError::RedactRefused) if it
+    /// has no body or was redacted before.
+    fn redact_body(&mut self, log: LogId, index: u64, by: u64, now: &str) -> Result<()>;
+
+    /// Restores entry rows from a trusted copy, all or nothing: for each
+    /// restore, checks the row is still exactly `current` (else
+    /// [`StoreError::RepairRefused`](crate::StoreError::RepairRefused)),
+    /// copies it (request id included) into quarantine with the restored
+    /// leaf hash, then rewrites its leaf hash, envelope, salt and body.
+    /// The caller has proven the restored bytes against the signed tree.
+    fn repair_entries(&mut self, log: LogId, restores: &[Restore<'_>], now: &str) -> Result<()>;
 
     /// Every log, ordered by tenant then name.
     fn logs(&mut self) -> Result<Vec<LogInfo>>;

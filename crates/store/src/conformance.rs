@@ -85,8 +85,9 @@ use crate::backend::{AppendTxn, Store};
 use crate::error::{Result, StoreError};
 use crate::migrate::EXPECTED_HEAD;
 use crate::model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, StoredEntry,
+    TenantInfo, TenantStatus, Transition,
 };
 use crate::reader;
 use crate::sequencer::{Appended, BatchOutcome, Sequencer};
@@ -161,6 +162,9 @@ macro_rules! store_conformance_tests {
             api_keys_are_issued_found_listed_and_revoked,
             api_keys_are_revoked_never_changed,
             revocation_is_seen_at_once_by_another_connection,
+            key_rotation_is_checked_recorded_and_enforced,
+            redaction_erases_only_body_and_salt_once,
+            repair_quarantines_the_row_it_rewrites,
         );
     };
     (@cases ($harness:expr) $($case:ident),* $(,)?) => {
@@ -570,7 +574,10 @@ pub fn committed_append_is_visible(h: &mut dyn Harness) {
     let mut txn = store.begin_append(log.id).expect("begin_append");
     assert_eq!(
         txn.head().expect("head"),
-        Head::default(),
+        Head {
+            current_key: Some(signer().verifier_key().to_string()),
+            ..Head::default()
+        },
         "a new log's head"
     );
     txn.insert_entries(&new_entries(&rows))
@@ -682,6 +689,7 @@ pub fn head_is_the_last_commit(h: &mut dyn Harness) {
         last_envelope: Some(rows[4].envelope.clone()),
         note: Some(note_text(&log, 5)),
         rows_past_head: false,
+        current_key: Some(signer().verifier_key().to_string()),
     };
     let mut other = h.connect();
     for s in [&mut store, &mut other] {
@@ -704,6 +712,7 @@ pub fn head_is_the_last_commit(h: &mut dyn Harness) {
             last_envelope: None,
             note: Some(note_text(&log, 9)),
             rows_past_head: false,
+            current_key: Some(signer().verifier_key().to_string()),
         }
     );
     drop(txn);
@@ -1067,7 +1076,13 @@ pub fn logs_are_isolated(h: &mut dyn Harness) {
         );
     }
     let mut txn = store.begin_append(c.id).expect("begin_append");
-    assert_eq!(txn.head().expect("head"), Head::default());
+    assert_eq!(
+        txn.head().expect("head"),
+        Head {
+            current_key: Some(signer().verifier_key().to_string()),
+            ..Head::default()
+        }
+    );
     assert_eq!(txn.read_tile(0, 0).expect("tile"), None);
     drop(txn);
 
@@ -1860,6 +1875,15 @@ impl Store for Failing {
     fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord> {
         self.inner.add_key(vkey, now)
     }
+    fn rotate_key(&mut self, rotation: &KeyRotation<'_>) -> Result<KeyRecord> {
+        self.inner.rotate_key(rotation)
+    }
+    fn redact_body(&mut self, log: LogId, index: u64, by: u64, now: &str) -> Result<()> {
+        self.inner.redact_body(log, index, by, now)
+    }
+    fn repair_entries(&mut self, log: LogId, restores: &[Restore<'_>], now: &str) -> Result<()> {
+        self.inner.repair_entries(log, restores, now)
+    }
     fn logs(&mut self) -> Result<Vec<LogInfo>> {
         self.inner.logs()
     }
@@ -2191,6 +2215,192 @@ pub fn sequencer_concurrent_writers_share_one_log(h: &mut dyn Harness) {
     stored.sort_unstable();
     assert_eq!(stored, (0..total).collect::<Vec<_>>(), "every index once");
     check_log(&mut *store, &log, total);
+}
+
+// ---------------------------------------------------------------------------
+// Key rotation, redaction and repair.
+
+/// `rotate_key` refuses a stale old key or a stale transition and changes
+/// nothing then; otherwise it stores the transition checkpoints, gives
+/// both keys their ranges, makes the new key current (a sequencer with
+/// the old key is refused), and the rotation record is append-only.
+pub fn key_rotation_is_checked_recorded_and_enforced(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let log = new_log(&mut *store, "acme", "audit");
+    let mut old_seq = Sequencer::new(signer());
+    append_ok(&mut old_seq, &mut *store, &log, &drafts("a", 3));
+    let latest = store
+        .latest_checkpoint(log.id)
+        .expect("latest")
+        .expect("one");
+    let new = signer_from(0x77);
+    let (text, _) = evident_core::note::parse_note(latest.note.as_bytes()).expect("note");
+    let cp = Checkpoint::parse(&text).expect("checkpoint");
+    let note = evident_core::checkpoint::sign_checkpoint(&cp, &[&signer(), &new]).expect("sign");
+    let old_vkey = signer().verifier_key().to_string();
+    let new_vkey = new.verifier_key().to_string();
+    let transition = |after_seq| Transition {
+        log: log.id,
+        after_seq,
+        size: cp.size,
+        root: &cp.root,
+        note: &note,
+    };
+    let stale = [transition(latest.seq - 1)];
+    let good = [transition(latest.seq)];
+    for (old, transitions) in [
+        (new_vkey.as_str(), &good[..]),
+        (old_vkey.as_str(), &stale[..]),
+        (old_vkey.as_str(), &[][..]),
+    ] {
+        let got = store.rotate_key(&KeyRotation {
+            old_vkey: old,
+            new_vkey: &new_vkey,
+            transitions,
+            now: NOW,
+        });
+        assert!(
+            matches!(got, Err(StoreError::RotationConflict(_))),
+            "{got:?}"
+        );
+    }
+    assert_eq!(store.keys().expect("keys").len(), 1, "nothing changed");
+    assert_eq!(checkpoints(&mut *store, log.id).len(), 1);
+
+    let made = store
+        .rotate_key(&KeyRotation {
+            old_vkey: &old_vkey,
+            new_vkey: &new_vkey,
+            transitions: &good,
+            now: NOW,
+        })
+        .expect("rotate_key");
+    let cps = checkpoints(&mut *store, log.id);
+    assert_eq!(cps.len(), 2);
+    assert_eq!((cps[1].size, &cps[1].note), (cp.size, &note));
+    assert_eq!(made.first_seq, Some(cps[1].seq));
+    let keys = store.keys().expect("keys");
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (
+            keys[0].first_seq,
+            keys[0].last_seq,
+            keys[0].retired_at.as_deref()
+        ),
+        (None, Some(cps[1].seq), Some(NOW))
+    );
+    assert_eq!(keys[1], made);
+    assert_eq!(keys[1].last_seq, None);
+
+    let got = old_seq.append(&mut *store, &log, &drafts("b", 1));
+    assert!(matches!(got, Err(StoreError::KeyRetired { .. })), "{got:?}");
+    let mut new_seq = Sequencer::new(new.clone());
+    append_ok(&mut new_seq, &mut *store, &log, &drafts("c", 2));
+    let history = reader::key_history(&mut *store).expect("history");
+    let trust = Verifiers::new([signer().verifier_key()]);
+    let report = reader::verify_log(&mut *store, &log, trust, &mut |_, _| {}).expect("verify");
+    assert!(report.valid, "{:?}", report.violations);
+    assert_eq!(history.periods().len(), 2);
+    for sql in [
+        "UPDATE key_rotations SET last_seq = last_seq + 100",
+        "DELETE FROM key_rotations",
+    ] {
+        let got = h.raw_sql(sql);
+        assert!(
+            matches!(got, Err(StoreError::AppendOnly(_))),
+            "{sql}: {got:?}"
+        );
+    }
+}
+
+/// `redact_body` sets exactly salt and body to NULL, once, for a row that
+/// exists; plain SQL can erase a body only where a redaction is recorded.
+pub fn redaction_erases_only_body_and_salt_once(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let log = new_log(&mut *store, "acme", "audit");
+    let rows: Vec<Row> = (0..3)
+        .map(|i| row(&log, i, Some(&format!("r{i}"))))
+        .collect();
+    commit_rows(&mut *store, &log, &rows, Some((0, 0, 3)), 3);
+    let got = store.redact_body(log.id, 7, 2, NOW);
+    assert!(
+        matches!(got, Err(StoreError::NoSuchEntry { index: 7, .. })),
+        "{got:?}"
+    );
+    store.redact_body(log.id, 1, 2, NOW).expect("redact_body");
+    let got = store.redact_body(log.id, 1, 2, NOW);
+    assert!(
+        matches!(got, Err(StoreError::RedactRefused { index: 1, .. })),
+        "{got:?}"
+    );
+    let after = entries(&mut *store, log.id, 0);
+    let mut want: Vec<StoredEntry> = rows.iter().map(stored).collect();
+    want[1].salt = None;
+    want[1].body = None;
+    assert_eq!(after, want);
+    for sql in [
+        "UPDATE entries SET salt = NULL, body = NULL WHERE idx = 0",
+        "UPDATE entries SET envelope = substr(envelope, 2) WHERE idx = 1",
+        "DELETE FROM redactions",
+    ] {
+        let got = h.raw_sql(sql);
+        assert!(
+            matches!(got, Err(StoreError::AppendOnly(_))),
+            "{sql}: {got:?}"
+        );
+    }
+}
+
+/// `repair_entries` refuses a row that is not as the caller saw it, and
+/// otherwise moves the row to quarantine and rewrites it, or inserts a
+/// missing one.
+pub fn repair_quarantines_the_row_it_rewrites(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let log = new_log(&mut *store, "acme", "audit");
+    let rows: Vec<Row> = (0..3).map(|i| row(&log, i, None)).collect();
+    commit_rows(&mut *store, &log, &rows[..2], Some((0, 0, 2)), 2);
+    let current = entries(&mut *store, log.id, 0);
+    let original = stored(&rows[2]);
+    let restore = |cur| Restore {
+        index: 1,
+        current: cur,
+        envelope: &original.envelope,
+        leaf_hash: &rows[2].leaf,
+        salt: original.salt.as_deref(),
+        body: original.body.as_deref(),
+    };
+    // The caller saw another row than the one stored: refused.
+    let got = store.repair_entries(log.id, &[restore(Some(&current[0]))], NOW);
+    assert!(matches!(got, Err(StoreError::RepairRefused(_))), "{got:?}");
+    assert_eq!(entries(&mut *store, log.id, 0), current);
+    store
+        .repair_entries(log.id, &[restore(Some(&current[1]))], NOW)
+        .expect("repair_entries");
+    let after = entries(&mut *store, log.id, 0);
+    assert_eq!(after[0], current[0]);
+    assert_eq!(
+        (&after[1].envelope, after[1].leaf_hash, &after[1].body),
+        (&original.envelope, Some(rows[2].leaf), &original.body)
+    );
+    // A missing row is inserted.
+    let missing = Restore {
+        index: 2,
+        ..restore(None)
+    };
+    store
+        .repair_entries(log.id, &[missing], NOW)
+        .expect("repair_entries inserts");
+    assert_eq!(entries(&mut *store, log.id, 0).len(), 3);
+    for sql in [
+        "UPDATE quarantine SET body = NULL",
+        "DELETE FROM quarantine",
+    ] {
+        let got = h.raw_sql(sql);
+        assert!(
+            matches!(got, Err(StoreError::AppendOnly(_))),
+            "{sql}: {got:?}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,19 @@
 //! `evident.db`, and the directory keeps only the signing key (and the
 //! server's admin credential). Several server nodes share one database
 //! by each naming it and a copy of the same key file.
+//!
+//! # Key rotation
+//!
+//! [`DataDir::rotate`] makes a new key and, in one database transaction,
+//! re-signs every log's latest checkpoint with the old and the new key (the
+//! transition checkpoints that link trust from one to the other), adds the
+//! new key and records the old one's retirement with the range of
+//! checkpoints it signed. The new key is written to `<key file>.next`
+//! (mode 0600) before that transaction and renamed over the key file after
+//! it, so the retired private key is destroyed as soon as its one remaining
+//! use, co-signing the transitions, is done: a retired key that still
+//! exists is one that can be stolen. Should the process stop between the
+//! commit and the rename, the next [`DataDir::signer`] finishes the rename.
 
 use std::fs;
 use std::io::Write;
@@ -23,12 +36,13 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use evident_core::checkpoint::{open_checkpoint, sign_checkpoint};
 use evident_core::entry::{format_ts, origin};
 use evident_core::note::{NoteSigner, VerifierKey, Verifiers};
 
 use crate::backend::Store;
 use crate::error::{Result, StoreError};
-use crate::model::LogInfo;
+use crate::model::{KeyRotation, LogInfo, Transition};
 use crate::postgres::PgStore;
 use crate::sequencer::system_clock;
 use crate::sqlite::SqliteStore;
@@ -247,16 +261,139 @@ impl DataDir {
         Ok(Opened { store, instance })
     }
 
-    /// Loads the signing key and checks that the database knows it.
+    /// Loads the signing key and checks that it is the database's current
+    /// key ([`StoreError::KeyUnknown`] for a key the database never had,
+    /// [`StoreError::KeyRetired`] for one a rotation retired).
     pub fn signer(&self, opened: &mut Opened) -> Result<NoteSigner> {
         let key = read_key(&self.key_file)?;
         let signer = NoteSigner::new(&opened.instance, key)?;
         let vkey = signer.verifier_key().to_string();
-        if !opened.store.keys()?.iter().any(|k| k.vkey == vkey) {
+        let keys = opened.store.keys()?;
+        if !keys.iter().any(|k| k.vkey == vkey) {
             return Err(StoreError::KeyUnknown { vkey });
         }
-        Ok(signer)
+        let current = keys.last().map(|k| k.vkey.clone()).unwrap_or_default();
+        if current == vkey {
+            return Ok(signer);
+        }
+        // A rotation committed but stopped before its rename: finish it.
+        let next = self.next_key_path();
+        if let Ok(key) = read_key(&next) {
+            let next_signer = NoteSigner::new(&opened.instance, key)?;
+            if next_signer.verifier_key().to_string() == current {
+                fs::rename(&next, &self.key_file).map_err(|source| StoreError::Io {
+                    path: self.key_file.clone(),
+                    source,
+                })?;
+                return Ok(next_signer);
+            }
+        }
+        Err(StoreError::KeyRetired { vkey, current })
     }
+
+    /// Where a rotation writes the new key before it commits.
+    pub fn next_key_path(&self) -> PathBuf {
+        let mut name = self.key_file.clone().into_os_string();
+        name.push(".next");
+        PathBuf::from(name)
+    }
+
+    /// Rotates the signing key (see the module docs): returns the retired
+    /// and the new verifier key and the number of transition checkpoints.
+    /// On any error before the commit nothing changes; the new key file is
+    /// removed.
+    pub fn rotate(&self, opened: &mut Opened) -> Result<Rotated> {
+        let old = self.signer(opened)?;
+        let next = self.next_key_path();
+        // Left by a rotation that never committed (the current key is not
+        // it, or `signer` would have finished the rename).
+        if next.exists() {
+            fs::remove_file(&next).map_err(|source| StoreError::Io {
+                path: next.clone(),
+                source,
+            })?;
+        }
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed)
+            .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
+        let key = SigningKey::from_bytes(&seed);
+        let new = NoteSigner::new(&opened.instance, key.clone())?;
+        write_key(&next, &key)?;
+        let committed = self.rotate_in_db(opened, &old, &new);
+        let transitions = match committed {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_file(&next);
+                return Err(e);
+            }
+        };
+        fs::rename(&next, &self.key_file).map_err(|source| StoreError::Io {
+            path: self.key_file.clone(),
+            source,
+        })?;
+        Ok(Rotated {
+            old: old.verifier_key(),
+            new: new.verifier_key(),
+            transitions,
+            key_file: self.key_file.clone(),
+        })
+    }
+
+    fn rotate_in_db(
+        &self,
+        opened: &mut Opened,
+        old: &NoteSigner,
+        new: &NoteSigner,
+    ) -> Result<usize> {
+        let own = Verifiers::new([old.verifier_key()]);
+        let mut signed = Vec::new();
+        for log in opened.store.logs()? {
+            let Some(latest) = opened.store.latest_checkpoint(log.id)? else {
+                continue;
+            };
+            // Re-sign only what this key really signed for this log.
+            let (cp, _) = open_checkpoint(latest.note.as_bytes(), &own, Some(&log.origin))
+                .map_err(|e| StoreError::Inconsistent {
+                    origin: log.origin.clone(),
+                    reason: format!(
+                        "the latest checkpoint does not verify with the current key: {e}"
+                    ),
+                })?;
+            let note = sign_checkpoint(&cp, &[old, new])
+                .map_err(|e| StoreError::Signing(e.to_string()))?;
+            signed.push((log.id, latest.seq, cp, note));
+        }
+        let transitions: Vec<Transition<'_>> = signed
+            .iter()
+            .map(|(log, seq, cp, note)| Transition {
+                log: *log,
+                after_seq: *seq,
+                size: cp.size,
+                root: &cp.root,
+                note,
+            })
+            .collect();
+        opened.store.rotate_key(&KeyRotation {
+            old_vkey: &old.verifier_key().to_string(),
+            new_vkey: &new.verifier_key().to_string(),
+            transitions: &transitions,
+            now: &format_ts(system_clock()),
+        })?;
+        Ok(transitions.len())
+    }
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotated {
+    /// The retired key.
+    pub old: VerifierKey,
+    /// The new current key.
+    pub new: VerifierKey,
+    /// Logs that got a transition checkpoint.
+    pub transitions: usize,
+    /// Where the new private key is.
+    pub key_file: PathBuf,
 }
 
 impl std::fmt::Debug for Opened {

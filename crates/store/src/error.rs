@@ -138,6 +138,34 @@ pub enum StoreError {
     #[error("API key {0} not found")]
     ApiKeyNotFound(String),
     /// A file or directory could not be read or written.
+    /// The signing key is no longer the data directory's current key: it
+    /// was rotated, and signing with it would make checkpoints no verifier
+    /// accepts.
+    #[error(
+        "signing key {vkey} was retired by a key rotation; the current key is {current} (restart with the new key file)"
+    )]
+    KeyRetired {
+        /// The retired key.
+        vkey: String,
+        /// The current key.
+        current: String,
+    },
+    /// A key rotation raced with something that changed what it signed
+    /// (an append, another rotation); nothing was changed.
+    #[error("key rotation conflict: {0}; nothing was changed, try again")]
+    RotationConflict(String),
+    /// The entry cannot be redacted.
+    #[error("cannot redact entry {index}: {reason}")]
+    RedactRefused {
+        /// The entry.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A repair was refused: its source does not prove out, or the rows
+    /// changed meanwhile; nothing was changed.
+    #[error("repair refused: {0}; nothing was changed")]
+    RepairRefused(String),
     #[error("{}: {source}", path.display())]
     Io {
         /// The path involved.
@@ -168,6 +196,10 @@ impl ErrorCode for StoreError {
             StoreError::Signing(_) => "key.signing_failed",
             StoreError::NoSuchEntry { .. } => "entry.not_found",
             StoreError::Io { .. } => "io.failed",
+            StoreError::KeyRetired { .. } => "key.retired",
+            StoreError::RotationConflict(_) => "key.rotation_conflict",
+            StoreError::RedactRefused { .. } => "redact.refused",
+            StoreError::RepairRefused(_) => "repair.refused",
             StoreError::BadTenantName { .. } => "tenant.bad_name",
             StoreError::TenantReserved { .. } => "tenant.reserved",
             StoreError::BadTenantStatus { .. } => "tenant.bad_status",

@@ -25,7 +25,8 @@ pub use backend::{AppendTxn, Store};
 pub use datadir::{DataDir, Opened};
 pub use error::{Result, StoreError};
 pub use model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus, check_tenant_name,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, StoredEntry,
+    TenantInfo, TenantStatus, Transition, check_tenant_name,
 };
 pub use sequencer::{Appended, BatchOutcome, Sequencer};

@@ -41,6 +41,65 @@ pub struct KeyRecord {
     pub vkey: String,
     /// When it was added.
     pub created_at: String,
+    /// The first checkpoint (by global `seq`) it may sign: the first
+    /// transition checkpoint of the rotation that made it current. `None`
+    /// for a key not made by a rotation (the first key): from the start.
+    pub first_seq: Option<i64>,
+    /// The last checkpoint it may sign: the last transition checkpoint of
+    /// the rotation that retired it. `None` while it is current.
+    pub last_seq: Option<i64>,
+    /// When a rotation retired it.
+    pub retired_at: Option<String>,
+}
+
+/// A key rotation for [`crate::Store::rotate_key`]: the new key and, for
+/// every log that has a checkpoint, a transition checkpoint that re-signs
+/// that log's latest checkpoint (same size and root) with both keys.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRotation<'a> {
+    /// The current key's verifier key, which the rotation retires.
+    pub old_vkey: &'a str,
+    /// The new key's verifier key.
+    pub new_vkey: &'a str,
+    /// One per log with a checkpoint.
+    pub transitions: &'a [Transition<'a>],
+    /// The rotation time.
+    pub now: &'a str,
+}
+
+/// One log's transition checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Transition<'a> {
+    /// The log.
+    pub log: LogId,
+    /// `seq` of the checkpoint it re-signs, which must still be the log's
+    /// latest when the rotation commits.
+    pub after_seq: i64,
+    /// Tree size (that checkpoint's).
+    pub size: u64,
+    /// Root hash (that checkpoint's).
+    pub root: &'a Hash,
+    /// The note signed by the old and the new key.
+    pub note: &'a str,
+}
+
+/// The stored bytes a repair puts back into one entry row.
+#[derive(Debug, Clone, Copy)]
+pub struct Restore<'a> {
+    /// The entry's index.
+    pub index: u64,
+    /// The row as it is stored now (it must still be exactly this when the
+    /// repair commits), moved to quarantine; `None` when the row is gone,
+    /// and then it is inserted.
+    pub current: Option<&'a StoredEntry>,
+    /// The original envelope bytes.
+    pub envelope: &'a [u8],
+    /// Their leaf hash.
+    pub leaf_hash: &'a Hash,
+    /// The original salt, `None` for a redacted entry.
+    pub salt: Option<&'a [u8]>,
+    /// The original body, `None` for a redacted entry.
+    pub body: Option<&'a [u8]>,
 }
 
 /// A stored signed checkpoint.
@@ -144,6 +203,10 @@ pub struct Head {
     /// Whether any entry row sits at or past `size`: rows no checkpoint
     /// covers, which a writer must not build on.
     pub rows_past_head: bool,
+    /// The newest key of the key table (its verifier key), read inside the
+    /// append's transaction: a sequencer holding another key must not sign,
+    /// because a rotation retired it. `None` when the table is empty.
+    pub current_key: Option<String>,
 }
 
 /// What an existing request id points at.

@@ -11,10 +11,13 @@ use evident_core::entry::{Body, Envelope};
 use evident_core::merkle::{
     consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
+use evident_core::note::VerifierKey;
 use evident_core::note::Verifiers;
 use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
 use evident_core::tile::{TileError, TileId, TileKind, TileNodes, TileReader};
-use evident_core::verify::{BodyRow, EntryRow, LogVerifier, Reason, Report, VerifiedPrefix};
+use evident_core::verify::{
+    BodyRow, EntryRow, KeyHistory, KeyPeriod, LogVerifier, Reason, Report, VerifiedPrefix,
+};
 use evident_core::{ErrorCode, Hash};
 
 use crate::backend::{Store, tile_prefix};
@@ -74,10 +77,14 @@ fn full_run(
     progress: Progress<'_>,
 ) -> Result<LogVerifier> {
     let checkpoints = store.checkpoints(log.id)?;
+    let history = key_history(store)?;
     let total = checkpoints.last().map_or(0, |c| c.size);
     let mut v = LogVerifier::new(&log.origin, verifiers);
     v.set_claimed_size(total);
-    v.add_checkpoints(checkpoints.iter().map(|c| c.note.as_bytes()));
+    v.add_checkpoints_at(
+        checkpoints.iter().map(|c| (seq_of(c), c.note.as_bytes())),
+        &history,
+    );
     drop(checkpoints);
     progress(0, total);
     feed_rows(store, log, 0, v, total, progress)
@@ -130,7 +137,8 @@ fn verify_incremental_snapshot(
         return Ok((v.finish(), next));
     };
     v.set_claimed_size(latest.size);
-    v.add_checkpoints([latest.note.as_bytes()]);
+    let history = key_history(store)?;
+    v.add_checkpoints_at([(seq_of(&latest), latest.note.as_bytes())], &history);
     if latest.size > prefix.size
         && let Ok((cp, _)) = open_checkpoint(latest.note.as_bytes(), &verifiers, None)
         && cp.size == latest.size
@@ -153,6 +161,31 @@ fn verify_incremental_snapshot(
     let v = feed_rows(store, log, prefix.size, v, latest.size, &mut |_, _| {})?;
     let next = v.prefix();
     Ok((v.finish(), next))
+}
+
+/// The key table as a [`KeyHistory`]: each key with the checkpoint range
+/// its rotations give it. Only ranges come from here; which keys are
+/// trusted is the caller's choice.
+pub fn key_history(store: &mut dyn Store) -> Result<KeyHistory> {
+    let mut periods = Vec::new();
+    for k in store.keys()? {
+        let key = k
+            .vkey
+            .parse::<VerifierKey>()
+            .map_err(|e| StoreError::Corrupt(format!("stored key {:?}: {e}", k.vkey)))?;
+        let seq = |s: Option<i64>| s.map(|s| u64::try_from(s).unwrap_or(0));
+        periods.push(KeyPeriod {
+            key,
+            first_seq: seq(k.first_seq),
+            last_seq: seq(k.last_seq),
+        });
+    }
+    Ok(KeyHistory::new(periods))
+}
+
+/// A checkpoint's storage sequence number, as the key history counts.
+pub fn seq_of(c: &StoredCheckpoint) -> u64 {
+    u64::try_from(c.seq).unwrap_or(0)
 }
 
 /// Scans rows from `from` into `v` on a second thread.

@@ -113,6 +113,11 @@ impl Sequencer {
         self
     }
 
+    /// The verifier key this sequencer signs with.
+    pub fn verifier_key(&self) -> evident_core::note::VerifierKey {
+        self.signers[0].verifier_key()
+    }
+
     /// Forgets cached state, so the next batch of every log reloads it.
     pub fn clear_cache(&mut self) {
         self.logs.clear();
@@ -133,6 +138,17 @@ impl Sequencer {
         let mut tx = store.begin_append(log.id)?;
         let head = tx.head()?;
 
+        // A rotation retires this key: fail closed rather than sign
+        // checkpoints that verification rejects.
+        let own = self.signers[0].verifier_key().to_string();
+        if let Some(current) = &head.current_key
+            && *current != own
+        {
+            return Err(StoreError::KeyRetired {
+                vkey: own,
+                current: current.clone(),
+            });
+        }
         if head.rows_past_head {
             return Err(StoreError::Inconsistent {
                 origin: log.origin.clone(),

@@ -30,7 +30,9 @@ use evident_core::tile::{
     MAX_TILE_LEVEL, TILE_WIDTH, TileId, TileKind, decode_bundle, entry_bundles_for_size,
     hash_tiles_for_size, split_tile_hashes,
 };
-use evident_core::verify::{BodyRow, EntryRow, LogVerifier, MAX_LISTED, Report};
+use evident_core::verify::{
+    BodyRow, EntryRow, KeyHistory, KeyPeriod, LogVerifier, MAX_LISTED, Report,
+};
 use evident_core::{ErrorCode, Hash};
 use evident_store::edge::TreeEdge;
 use indicatif::ProgressBar;
@@ -38,7 +40,8 @@ use serde_json::{Value, json};
 
 use super::bodies::BodyReader;
 use super::layout::{
-    BODIES, CHECKPOINT, KEYS, TILE_DIR, is_tile_of, items_at, partial_at, read_opt, rebuilt_by,
+    BODIES, CHECKPOINT, KEY_HISTORY, KEYS, TILE_DIR, is_tile_of, items_at, partial_at, read_opt,
+    rebuilt_by,
 };
 use crate::common::CmdError;
 
@@ -167,6 +170,64 @@ fn trusted_keys(dir: &Path, pinned: Option<Verifiers>) -> Result<(Verifiers, Key
     Ok((Verifiers::new(keys), KeySource::Export))
 }
 
+/// What `key-history.json` says (untrusted: it only tells which key may
+/// sign which checkpoint and offers the transitions; the signatures decide).
+struct ExportedHistory {
+    checkpoint_seq: u64,
+    keys: KeyHistory,
+    transitions: Vec<(u64, String)>,
+}
+
+fn read_key_history(dir: &Path) -> Result<Option<ExportedHistory>, CmdError> {
+    let Some(bytes) = read_opt(dir, KEY_HISTORY)? else {
+        return Ok(None);
+    };
+    let bad = |why: String| unusable("export.bad_keys", format!("{KEY_HISTORY}: {why}"));
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let seq = |v: &Value| -> Result<Option<u64>, CmdError> {
+        match v {
+            Value::Null => Ok(None),
+            v => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| bad(format!("{v} is not a checkpoint number"))),
+        }
+    };
+    let checkpoint_seq =
+        seq(&v["checkpoint_seq"])?.ok_or_else(|| bad("no checkpoint_seq".into()))?;
+    let mut periods = Vec::new();
+    for k in v["keys"].as_array().ok_or_else(|| bad("no keys".into()))? {
+        let text = k["vkey"]
+            .as_str()
+            .ok_or_else(|| bad("a key has no vkey".into()))?;
+        let key = text
+            .parse::<VerifierKey>()
+            .map_err(|e| CmdError::new(e.code(), format!("{KEY_HISTORY}: {text:?}: {e}")))?;
+        periods.push(KeyPeriod {
+            key,
+            first_seq: seq(&k["first_seq"])?,
+            last_seq: seq(&k["last_seq"])?,
+        });
+    }
+    let mut transitions = Vec::new();
+    for t in v["transitions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let s = seq(&t["seq"])?.ok_or_else(|| bad("a transition has no seq".into()))?;
+        let note = t["note"]
+            .as_str()
+            .ok_or_else(|| bad("a transition has no note".into()))?;
+        transitions.push((s, note.to_owned()));
+    }
+    Ok(Some(ExportedHistory {
+        checkpoint_seq,
+        keys: KeyHistory::new(periods),
+        transitions,
+    }))
+}
+
 /// Reads and parses the checkpoint, unverified: its origin and size say
 /// what to read; the verifier checks its signature.
 fn read_checkpoint(dir: &Path) -> Result<(Vec<u8>, Checkpoint), CmdError> {
@@ -253,9 +314,19 @@ pub(crate) fn check_export(
     let mut bodies = BodyReader::new(bodies_file);
 
     let n = cp.size;
+    let history = read_key_history(dir)?;
     let mut v = LogVerifier::new(&cp.origin, verifiers);
     v.set_claimed_size(n);
-    v.add_checkpoints([note.as_slice()]);
+    match &history {
+        None => v.add_checkpoints([note.as_slice()]),
+        Some(h) => v.add_checkpoints_at(
+            h.transitions
+                .iter()
+                .map(|(seq, t)| (*seq, t.as_bytes()))
+                .chain([(h.checkpoint_seq, note.as_slice())]),
+            &h.keys,
+        ),
+    }
     let mut edge = TreeEdge::new();
     let mut tiles = Mismatches::default();
     bar.set_length(n);

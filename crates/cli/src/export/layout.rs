@@ -8,7 +8,18 @@
 //!   tile/entries/<N>[.p/<W>]     entry bundles (envelope bytes)
 //!   bodies.ndjson                bodies and salts, one line per entry, by index
 //!   keys                         verifier keys, one per line, oldest first
+//!   key-history.json             each key's checkpoint range, and the log's
+//!                                transition checkpoints that link them
 //! ```
+//!
+//! `key-history.json` is `{"checkpoint_seq": S, "keys": [{"vkey",
+//! "first_seq", "last_seq", "created_at", "retired_at"}], "transitions":
+//! [{"seq", "note"}]}`: S is the storage number of `checkpoint`, and each
+//! transition is a checkpoint of this log that a rotation signed with both
+//! the old and the new key. With it, `verify-export --vkey OLD` follows a
+//! rotation to the new key, and a checkpoint signed only by a retired key
+//! is refused. An export without it is checked as before: every trusted
+//! key may sign its one checkpoint.
 //!
 //! The tile names are C2SP tlog-tiles' (<https://c2sp.org/tlog-tiles>), so
 //! any tool written for that spec reads the directory as a static log.
@@ -27,6 +38,8 @@ pub(crate) const CHECKPOINT: &str = "checkpoint";
 pub(crate) const BODIES: &str = "bodies.ndjson";
 /// Verifier keys, one per line.
 pub(crate) const KEYS: &str = "keys";
+/// The key history and transition checkpoints (JSON).
+pub(crate) const KEY_HISTORY: &str = "key-history.json";
 /// The root of the tile tree.
 pub(crate) const TILE_DIR: &str = "tile";
 

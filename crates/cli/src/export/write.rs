@@ -33,7 +33,7 @@ use evident_store::{LogInfo, Opened};
 use indicatif::ProgressBar;
 
 use super::bodies;
-use super::layout::{BODIES, CHECKPOINT, KEYS, Staging};
+use super::layout::{BODIES, CHECKPOINT, KEY_HISTORY, KEYS, Staging};
 use crate::common::CmdError;
 
 const W: usize = TILE_WIDTH as usize;
@@ -168,6 +168,8 @@ pub(crate) fn export_log(
         key_lines.push('\n');
     }
     staging.write(KEYS, key_lines.as_bytes())?;
+    let history = key_history_json(opened, log, &stored, &keys)?;
+    staging.write(KEY_HISTORY, history.as_bytes())?;
 
     let bodies_path = staging.path(BODIES);
     let bodies_file = File::create(&bodies_path).map_err(|e| write_err(BODIES, &e))?;
@@ -237,6 +239,47 @@ pub(crate) fn export_log(
         x.out.root_matches = Some(x.edge.root() == cp.root);
     }
     Ok(x.out)
+}
+
+/// The `key-history.json` file (see `layout.rs`): every key with its
+/// range, and this log's checkpoints signed while two keys' ranges
+/// overlap, which are the rotations' transition checkpoints.
+fn key_history_json(
+    opened: &mut Opened,
+    log: &LogInfo,
+    latest: &evident_store::StoredCheckpoint,
+    keys: &[evident_store::KeyRecord],
+) -> Result<String, CmdError> {
+    // Rotation k's transitions: from the new key's first_seq to the old
+    // key's last_seq.
+    let windows: Vec<(i64, i64)> = keys
+        .windows(2)
+        .filter_map(|w| Some((w[1].first_seq?, w[0].last_seq?)))
+        .collect();
+    let transitions: Vec<serde_json::Value> = if windows.is_empty() {
+        Vec::new()
+    } else {
+        opened
+            .store
+            .checkpoints(log.id)?
+            .into_iter()
+            .filter(|c| {
+                c.seq != latest.seq && windows.iter().any(|(f, l)| (*f..=*l).contains(&c.seq))
+            })
+            .map(|c| serde_json::json!({"seq": c.seq, "note": c.note}))
+            .collect()
+    };
+    let last = keys.len().saturating_sub(1);
+    let v = serde_json::json!({
+        "checkpoint_seq": latest.seq,
+        "keys": keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| crate::keys_cmd::key_json(k, i == last))
+            .collect::<Vec<_>>(),
+        "transitions": transitions,
+    });
+    Ok(format!("{v}\n"))
 }
 
 /// Parses the stored latest checkpoint (not verified: it is exported as it

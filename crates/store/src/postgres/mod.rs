@@ -34,11 +34,13 @@ use crate::backend::{AppendTxn, Store};
 use crate::error::{Result, StoreError};
 use crate::migrate::{self, Migration};
 use crate::model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, TenantInfo, TenantStatus,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
+    TenantStatus,
 };
 
 mod auth;
+mod curate;
 
 /// PostgreSQL's migrations, in order (the same versions as SQLite's).
 pub const MIGRATIONS: &[Migration] = &[
@@ -51,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "tenants",
         sql: include_str!("../../migrations/postgres/0002_tenants.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "keys_redaction_repair",
+        sql: include_str!("../../migrations/postgres/0003_keys_redaction_repair.sql"),
     },
 ];
 
@@ -413,18 +420,7 @@ impl Store for PgStore {
     }
 
     fn keys(&mut self) -> Result<Vec<KeyRecord>> {
-        let rows = self
-            .client
-            .query("SELECT id, vkey, created_at FROM keys ORDER BY id", &[])
-            .map_err(map_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| KeyRecord {
-                id: r.get(0),
-                vkey: r.get(1),
-                created_at: r.get(2),
-            })
-            .collect())
+        curate::keys(&mut *self.client)
     }
 
     fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord> {
@@ -439,7 +435,29 @@ impl Store for PgStore {
             id: r.get(0),
             vkey: r.get(1),
             created_at: r.get(2),
+            first_seq: None,
+            last_seq: None,
+            retired_at: None,
         })
+    }
+
+    fn rotate_key(&mut self, rotation: &KeyRotation<'_>) -> Result<KeyRecord> {
+        let mut tx = self.client.transaction().map_err(map_err)?;
+        let key = curate::rotate_key(&mut tx, rotation)?;
+        tx.commit().map_err(map_err)?;
+        Ok(key)
+    }
+
+    fn redact_body(&mut self, log: LogId, index: u64, by: u64, now: &str) -> Result<()> {
+        let mut tx = self.client.transaction().map_err(map_err)?;
+        curate::redact_body(&mut tx, log, index, by, now)?;
+        tx.commit().map_err(map_err)
+    }
+
+    fn repair_entries(&mut self, log: LogId, restores: &[Restore<'_>], now: &str) -> Result<()> {
+        let mut tx = self.client.transaction().map_err(map_err)?;
+        curate::repair_entries(&mut tx, log, restores, now)?;
+        tx.commit().map_err(map_err)
     }
 
     fn logs(&mut self) -> Result<Vec<LogInfo>> {
@@ -636,9 +654,13 @@ impl AppendTxn for PgAppend<'_> {
             .query_one(&past, &[&self.log, &to_i64(size)])
             .map_err(map_err)?
             .get(0);
+        // Read after the log's lock: a rotation committed while this
+        // append waited is seen, and the sequencer refuses the old key.
+        let current_key = curate::current_key(&mut self.tx)?;
         let Some(cp) = cp else {
             return Ok(Head {
                 rows_past_head,
+                current_key,
                 ..Head::default()
             });
         };
@@ -647,6 +669,7 @@ impl AppendTxn for PgAppend<'_> {
             root: Some(cp.root),
             note: Some(cp.note),
             rows_past_head,
+            current_key,
             ..Head::default()
         };
         if cp.size > 0 {

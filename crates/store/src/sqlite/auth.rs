@@ -250,9 +250,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             s.migration_status().unwrap().pending,
-            [(2, "tenants".to_owned())]
+            [
+                (2, "tenants".to_owned()),
+                (3, "keys_redaction_repair".to_owned())
+            ]
         );
-        assert_eq!(s.migrate_up().unwrap(), vec![2]);
+        assert_eq!(s.migrate_up().unwrap(), vec![2, 3]);
         assert_eq!(s.logs().unwrap(), [log]);
         assert_eq!(s.tenants().unwrap(), []);
         s.create_tenant("acme", "now").unwrap();

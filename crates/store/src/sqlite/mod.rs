@@ -29,11 +29,13 @@ use crate::backend::{AppendTxn, Store};
 use crate::error::{Result, StoreError};
 use crate::migrate::{self, Migration};
 use crate::model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, TenantInfo, TenantStatus,
+    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
+    TenantStatus,
 };
 
 mod auth;
+mod curate;
 
 /// SQLite's migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
@@ -46,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "tenants",
         sql: include_str!("../../migrations/sqlite/0002_tenants.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "keys_redaction_repair",
+        sql: include_str!("../../migrations/sqlite/0003_keys_redaction_repair.sql"),
     },
 ];
 
@@ -191,6 +198,21 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Opens a database file read-only, changing nothing in it (not even
+    /// its journal mode): for reading a backup copy, e.g. as a repair's
+    /// source.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        Ok(SqliteStore {
+            conn,
+            path: None,
+            checkpointer: None,
+        })
+    }
+
     /// A private in-memory database (tests, benchmarks).
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory().map_err(map_err)?;
@@ -272,12 +294,12 @@ pub fn map_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
-fn to_i64(n: u64) -> i64 {
+pub(crate) fn to_i64(n: u64) -> i64 {
     // Indices and sizes are at most 2^53 (MAX_SAFE_INTEGER).
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn to_u64(n: i64) -> Result<u64> {
+pub(crate) fn to_u64(n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative index or size {n}")))
 }
 
@@ -425,20 +447,7 @@ impl Store for SqliteStore {
     }
 
     fn keys(&mut self) -> Result<Vec<KeyRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, vkey, created_at FROM keys ORDER BY id")
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(KeyRecord {
-                    id: r.get(0)?,
-                    vkey: r.get(1)?,
-                    created_at: r.get(2)?,
-                })
-            })
-            .map_err(map_err)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)
+        curate::keys(&self.conn)
     }
 
     fn add_key(&mut self, vkey: &str, now: &str) -> Result<KeyRecord> {
@@ -452,7 +461,38 @@ impl Store for SqliteStore {
             id: self.conn.last_insert_rowid(),
             vkey: vkey.to_owned(),
             created_at: now.to_owned(),
+            first_seq: None,
+            last_seq: None,
+            retired_at: None,
         })
+    }
+
+    fn rotate_key(&mut self, rotation: &KeyRotation<'_>) -> Result<KeyRecord> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let key = curate::rotate_key(&tx, rotation)?;
+        tx.commit().map_err(map_err)?;
+        Ok(key)
+    }
+
+    fn redact_body(&mut self, log: LogId, index: u64, by: u64, now: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        curate::redact_body(&tx, log, index, by, now)?;
+        tx.commit().map_err(map_err)
+    }
+
+    fn repair_entries(&mut self, log: LogId, restores: &[Restore<'_>], now: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        curate::repair_entries(&tx, log, restores, now)?;
+        tx.commit().map_err(map_err)
     }
 
     fn logs(&mut self) -> Result<Vec<LogInfo>> {
@@ -639,7 +679,7 @@ impl Store for SqliteStore {
 
 /// A column as bytes, whether the attacker stored it as BLOB or TEXT; NULL
 /// is `None`. Other types are refused.
-fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r [u8]>> {
+pub(crate) fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r [u8]>> {
     use rusqlite::types::ValueRef;
     match row.get_ref(i).map_err(map_err)? {
         ValueRef::Null => Ok(None),
@@ -720,14 +760,17 @@ impl AppendTxn for SqliteAppend<'_> {
         let Some(cp) = cp else {
             return Ok(Head {
                 rows_past_head,
+                current_key: curate::current_key(&self.tx)?,
                 ..Head::default()
             });
         };
+        let current_key = curate::current_key(&self.tx)?;
         let mut head = Head {
             size: cp.size,
             root: Some(cp.root),
             note: Some(cp.note),
             rows_past_head,
+            current_key,
             ..Head::default()
         };
         if cp.size > 0 {
