@@ -20,6 +20,7 @@ pub mod receipt_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
 pub mod verify_cmd;
+pub mod writes_cmd;
 
 use common::CmdError;
 
@@ -53,6 +54,7 @@ enum Command {
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
     Bench(bench_cmd::BenchArgs),
+    Writes(writes_cmd::WritesArgs),
 }
 
 /// How a command prints its result.
@@ -105,6 +107,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
         Command::Bench(a) => bench_cmd::bench(&a),
+        Command::Writes(a) => done(writes_cmd::writes(&a), a.format()),
     }
 }
 

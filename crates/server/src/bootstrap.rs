@@ -197,6 +197,10 @@ pub async fn run(
         Arc::clone(&metrics),
         system_log.id,
     );
+    // Known before the first request: a server started during a pause
+    // must not take one append.
+    writer.pause().refresh(&mut opened.store)?;
+    metrics.set_writes_paused(writer.pause().is_paused());
     let pool = Pool::new(open, config.read_connections);
     let system = SystemLog::new(system_log, Arc::clone(&writer), Arc::clone(&metrics));
     let verify_interval = Duration::from_secs(config.verify_interval_secs);
@@ -249,6 +253,7 @@ pub async fn run(
     });
 
     let verifier_task = tokio::spawn(crate::verifier::run(state.clone(), verify_interval));
+    let pause_task = tokio::spawn(watch_pause(state.clone()));
     let app = router(state.clone());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -257,6 +262,7 @@ pub async fn run(
     // Every request in flight has been answered. Record the stop, then let
     // the writer finish what is queued (each batch with its checkpoint).
     verifier_task.abort();
+    pause_task.abort();
     system.record(Event {
         kind: "evident.server.stopped",
         actor: "server",
@@ -272,4 +278,39 @@ pub async fn run(
         "evident stopped; every acknowledged entry is committed"
     );
     served.map_err(|e| StartError::Serve(e.to_string()))
+}
+
+/// Reads the writes pause every [`POLL_INTERVAL`](crate::pause::POLL_INTERVAL),
+/// so a pause set by the CLI or another node reaches this one. A failed
+/// read keeps the last known state: the writer's own health covers a
+/// database that is gone.
+async fn watch_pause(state: AppState) {
+    let mut tick = tokio::time::interval(crate::pause::POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let changed = state
+            .pool
+            .with(move |store| {
+                s.writer
+                    .pause()
+                    .refresh(store)
+                    .map_err(crate::error::ApiError::from)
+            })
+            .await;
+        match changed {
+            Ok(Some(pause)) => {
+                state.metrics.set_writes_paused(pause.is_some());
+                match &pause {
+                    Some(p) => {
+                        tracing::warn!(event = "writes_paused", by = %p.by, reason = %p.reason, since = %p.since, "writes paused: appends answer 503 writes.paused")
+                    }
+                    None => tracing::info!(event = "writes_resumed", "writes resumed"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read the writes pause"),
+        }
+    }
 }

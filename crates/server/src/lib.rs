@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod pause;
 pub mod pool;
 pub mod routes;
 pub mod state;

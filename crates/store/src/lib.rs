@@ -24,6 +24,7 @@ pub use datadir::{DataDir, Opened};
 pub use error::{Result, StoreError};
 pub use model::{
     ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, LogId, LogInfo, MigrationStatus, NewApiKey,
-    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus, check_tenant_name,
+    NewEntry, NewTile, StoredCheckpoint, StoredEntry, TenantInfo, TenantStatus, WritesPause,
+    check_tenant_name,
 };
 pub use sequencer::{Appended, BatchOutcome, Sequencer};
