@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod append_cmd;
+pub mod backup_cmd;
 pub mod bench_cmd;
 pub mod common;
 pub mod export_cmd;
@@ -55,6 +56,8 @@ enum Command {
     ApiKey(tenant_cmds::ApiKeyArgs),
     Bench(bench_cmd::BenchArgs),
     Writes(writes_cmd::WritesArgs),
+    Backup(backup_cmd::BackupArgs),
+    RestoreCheck(backup_cmd::RestoreCheckArgs),
 }
 
 /// How a command prints its result.
@@ -108,6 +111,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
         Command::Bench(a) => bench_cmd::bench(&a),
         Command::Writes(a) => done(writes_cmd::writes(&a), a.format()),
+        Command::Backup(a) => done(backup_cmd::backup(&a), a.format),
+        Command::RestoreCheck(a) => verified(backup_cmd::restore_check(&a), a.format),
     }
 }
 

@@ -34,6 +34,7 @@ use crate::model::{
 };
 
 mod auth;
+pub mod backup;
 
 /// SQLite's migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
