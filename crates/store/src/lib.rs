@@ -8,6 +8,7 @@
 //! pass.
 #![forbid(unsafe_code)]
 
+pub mod anchor;
 mod backend;
 pub mod conformance;
 pub mod datadir;
