@@ -60,6 +60,11 @@ pub struct RestoreCheckArgs {
     /// Trust only this verifier key (repeatable).
     #[arg(long = "vkey")]
     vkeys: Vec<String>,
+    /// Also check every log against the seals in this anchor (a directory
+    /// path or file:///dir): a backup older than the last seal is reported
+    /// as anchor.rollback.
+    #[arg(long)]
+    anchors: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) format: Format,
@@ -194,6 +199,12 @@ pub fn restore_check(args: &RestoreCheckArgs) -> Result<Outcome, CmdError> {
     } else {
         Some(parse_vkeys(&args.vkeys)?)
     };
+    let anchor = args
+        .anchors
+        .as_deref()
+        .map(evident_store::anchor::Anchor::open)
+        .transpose()
+        .map_err(crate::seal_cmd::anchor_err)?;
     let tmp = tempfile::tempdir()
         .map_err(|e| io_err("cannot create", Path::new("a temporary directory"), &e))?;
     let dd = DataDir::new(tmp.path(), None);
@@ -208,18 +219,30 @@ pub fn restore_check(args: &RestoreCheckArgs) -> Result<Outcome, CmdError> {
     let mut reports = Vec::new();
     for log in opened.store.logs()? {
         let report = verify_log(&mut opened.store, &log, keys.clone(), &mut |_, _| {})?;
+        let (value, anchored, valid) = crate::seal_cmd::with_anchors(
+            &mut opened.store,
+            &log,
+            &report,
+            anchor.as_ref(),
+            &keys,
+        )?;
         if args.format == Format::Text {
             crate::verify_cmd::print_text(&log.path(), &report);
+            if let Some(a) = &anchored {
+                crate::seal_cmd::print_anchor_text(&log.path(), a);
+            }
         }
-        reports.push(report);
+        reports.push((value, valid));
     }
-    let valid = reports.iter().all(|r| r.valid);
+    let valid = reports.iter().all(|r| r.1);
+    let reports: Vec<Value> = reports.into_iter().map(|r| r.0).collect();
     let out = json!({
         "valid": valid,
         "file": args.file.display().to_string(),
         "instance": opened.instance,
         "migration_head": head,
         "writes_paused": paused.is_some(),
+        "anchors": args.anchors,
         "logs": reports,
     });
     match args.format {

@@ -18,6 +18,7 @@ pub mod export_cmd;
 pub mod init_cmd;
 pub mod log_cmds;
 pub mod receipt_cmd;
+pub mod seal_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
 pub mod verify_cmd;
@@ -58,6 +59,7 @@ enum Command {
     Writes(writes_cmd::WritesArgs),
     Backup(backup_cmd::BackupArgs),
     RestoreCheck(backup_cmd::RestoreCheckArgs),
+    Seal(seal_cmd::SealArgs),
 }
 
 /// How a command prints its result.
@@ -113,6 +115,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Writes(a) => done(writes_cmd::writes(&a), a.format()),
         Command::Backup(a) => done(backup_cmd::backup(&a), a.format),
         Command::RestoreCheck(a) => verified(backup_cmd::restore_check(&a), a.format),
+        Command::Seal(a) => done(seal_cmd::seal(&a), a.format),
     }
 }
 

@@ -288,7 +288,7 @@ pub fn check_extends(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
     use super::*;
     use crate::checkpoint::sign_checkpoint;
     use crate::hash::leaf_hash;
