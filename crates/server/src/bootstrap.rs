@@ -206,6 +206,15 @@ pub async fn run(
     let verify_interval = Duration::from_secs(config.verify_interval_secs);
     let verifier = Arc::new(VerifierHealth::new(verify_interval));
     let listen = config.listen;
+    let webhooks = crate::webhooks::Webhooks::start(&config.webhooks, &instance);
+    let sealer = match &config.seal_anchors {
+        Some(loc) => Some((
+            evident_store::anchor::Anchor::open(loc)
+                .map_err(|e| StartError::Serve(e.to_string()))?,
+            crate::sealer::parse_seal_time(&config.seal_time).map_err(StartError::Serve)?,
+        )),
+        None => None,
+    };
     let state = AppState::new(
         config,
         instance.clone(),
@@ -216,6 +225,7 @@ pub async fn run(
         Arc::clone(&metrics),
         system.clone(),
         verifier,
+        webhooks,
     );
 
     let listener = tokio::net::TcpListener::bind(listen)
@@ -254,6 +264,10 @@ pub async fn run(
 
     let verifier_task = tokio::spawn(crate::verifier::run(state.clone(), verify_interval));
     let pause_task = tokio::spawn(watch_pause(state.clone()));
+    let sealer_task = sealer.map(|(anchor, at)| {
+        tracing::info!(anchor = anchor.location(), seal_time = %state.config.seal_time, "daily sealer on");
+        tokio::spawn(crate::sealer::run(state.clone(), anchor, at))
+    });
     let app = router(state.clone());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -263,6 +277,9 @@ pub async fn run(
     // the writer finish what is queued (each batch with its checkpoint).
     verifier_task.abort();
     pause_task.abort();
+    if let Some(t) = sealer_task {
+        t.abort();
+    }
     system.record(Event {
         kind: "evident.server.stopped",
         actor: "server",

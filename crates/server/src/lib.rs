@@ -18,9 +18,11 @@ pub mod openapi;
 pub mod pause;
 pub mod pool;
 pub mod routes;
+pub mod sealer;
 pub mod state;
 pub mod system;
 pub mod verifier;
+pub mod webhooks;
 pub mod writer;
 
 pub use config::Config;

@@ -312,9 +312,19 @@ pub async fn set_writes(
         .pool
         .with(move |s| s.set_writes_pause(stored.as_ref()).map_err(ApiError::from))
         .await?;
-    state.writer.pause().set(pause.clone());
+    let changed = state.writer.pause().set(pause.clone());
     state.metrics.set_writes_paused(pause.is_some());
     record_writes_event(&state, &p.key_id, pause.as_ref());
+    if changed {
+        state.webhooks.notify(
+            if pause.is_some() {
+                "writes_paused"
+            } else {
+                "writes_resumed"
+            },
+            pause_json(pause.as_ref()),
+        );
+    }
     Ok(json_response(
         StatusCode::OK,
         pause_json(pause.as_ref()).to_string(),
