@@ -7,10 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 mod run;
+mod server;
 #[allow(dead_code)]
 mod support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use run::evident;
 use serde_json::Value;
@@ -316,5 +318,68 @@ fn a_tampered_or_foreign_seal_breaks_the_chain() {
     assert_eq!(
         (r.code, r.json()["error"]["code"].as_str()),
         (1, Some("anchor.unsupported"))
+    );
+}
+
+/// `HH:MM` UTC of the next minute boundary at least 15 s away.
+fn next_minute() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut at = (now / 60 + 1) * 60;
+    if at - now < 15 {
+        at += 60;
+    }
+    let day = at % 86_400;
+    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
+}
+
+#[test]
+fn the_daily_sealer_seals_and_reports_a_rollback() {
+    let ledger = Ledger::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let anchors = tmp.path().join("anchors");
+    let old = tmp.path().join("old.db");
+    let b = evident(&[
+        "backup",
+        "--data-dir",
+        ledger.data_dir(),
+        "--out",
+        old.to_str().unwrap(),
+    ]);
+    assert_eq!(b.code, 0, "{b:?}");
+    append_more(&ledger, 100..120);
+    assert_eq!(seal(&ledger, &anchors).code, 0);
+    std::fs::copy(&old, ledger.db_path()).unwrap();
+
+    let at = next_minute();
+    let s = server::Server::start(
+        Path::new(ledger.data_dir()),
+        &[
+            ("EVIDENT_SEAL_ANCHORS", anchors.to_str().unwrap()),
+            ("EVIDENT_SEAL_TIME", at.as_str()),
+        ],
+    );
+    let system_seal = anchors.join("evident.local/_system/events/seal-000000000000.json");
+    server::eventually(Duration::from_secs(180), "the sealer ran", || {
+        let lines = s.log_lines();
+        (system_seal.exists() && lines.iter().any(|l| l.contains("rollback_detected")))
+            .then_some(())
+    });
+    // The rolled-back log was not sealed over; the system log was sealed.
+    assert_eq!(seal_files(&anchors).len(), 1);
+    let rec: Value = serde_json::from_slice(&std::fs::read(&system_seal).unwrap()).unwrap();
+    assert_eq!(rec["origin"], "evident.local/_system/events");
+    let events = server::eventually(Duration::from_secs(30), "the system event", || {
+        let e = s.entries(&s.admin, "events");
+        e.iter()
+            .find(|e| e["envelope"]["kind"] == "evident.seal.rollback_detected")
+            .cloned()
+    });
+    assert_eq!(events["body"]["resource"], "acme/audit");
+    assert_eq!(
+        events["body"]["data"]["violations"][0]["reason"], "anchor.rollback",
+        "{events}"
     );
 }
