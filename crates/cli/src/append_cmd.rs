@@ -250,6 +250,7 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
     let dd = args.data.data_dir();
     let mut opened = dd.open()?;
     let signer = dd.signer(&mut opened)?;
+    crate::writes_cmd::refuse_if_paused(&mut *opened.store)?;
     let limits = Limits {
         max_body_bytes: args.max_body_bytes,
         allow_reserved_kinds: false,

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod append_cmd;
+pub mod backup_cmd;
 pub mod bench_cmd;
 pub mod common;
 pub mod exception_cmd;
@@ -22,9 +23,11 @@ pub mod migrate_cmd;
 pub mod receipt_cmd;
 pub mod redact_cmd;
 pub mod repair_cmd;
+pub mod seal_cmd;
 pub mod serve_cmd;
 pub mod tenant_cmds;
 pub mod verify_cmd;
+pub mod writes_cmd;
 
 use common::CmdError;
 
@@ -61,6 +64,10 @@ enum Command {
     Tenant(tenant_cmds::TenantArgs),
     ApiKey(tenant_cmds::ApiKeyArgs),
     Bench(bench_cmd::BenchArgs),
+    Writes(writes_cmd::WritesArgs),
+    Backup(backup_cmd::BackupArgs),
+    RestoreCheck(backup_cmd::RestoreCheckArgs),
+    Seal(seal_cmd::SealArgs),
 }
 
 /// How a command prints its result.
@@ -116,6 +123,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Tenant(a) => done(tenant_cmds::tenant(&a), a.format()),
         Command::ApiKey(a) => done(tenant_cmds::api_key(&a), a.format()),
         Command::Bench(a) => bench_cmd::bench(&a),
+        Command::Writes(a) => done(writes_cmd::writes(&a), a.format()),
+        Command::Backup(a) => done(backup_cmd::backup(&a), a.format),
+        Command::RestoreCheck(a) => verified(backup_cmd::restore_check(&a), a.format),
+        Command::Seal(a) => done(seal_cmd::seal(&a), a.format),
     }
 }
 

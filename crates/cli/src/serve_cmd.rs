@@ -28,6 +28,12 @@ use crate::common::CmdError;
 /// standard output, the first one the start-up line with the listen
 /// address. SIGTERM or SIGINT drains: no new connections, requests in
 /// flight answered, queued batches committed and signed, exit 0.
+///
+/// With `seal_anchors` (EVIDENT_SEAL_ANCHORS, a directory) the server
+/// seals every log daily at `seal_time` (EVIDENT_SEAL_TIME, HH:MM UTC);
+/// `[[webhooks]]` tables in the config file (url, secrets) receive signed
+/// integrity events. Appends answer 503 writes.paused while `evident
+/// writes pause` is in force. See docs/design.md.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8700; port 0 picks a free

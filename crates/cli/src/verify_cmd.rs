@@ -22,6 +22,13 @@ use crate::{Format, Outcome};
 /// against the `--vkey` keys when given: pass the key you hold
 /// independently so that a key inserted into the database is not trusted.
 ///
+/// With --anchors, each log is also checked against the seals published
+/// there (`evident seal`): the seal chain, each seal's signature, and that
+/// the log extends every sealed checkpoint. A database restored from an old
+/// backup or with its tail cut is consistent with itself but not with a
+/// later seal: it is reported as `anchor.rollback` (or `anchor.fork`) in
+/// `violations` and in the report's `anchors` section.
+///
 /// Exit status: 0 valid, 1 problems found, 2 could not verify.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["log", "all"])))]
@@ -37,6 +44,10 @@ pub struct VerifyArgs {
     /// Trust only this verifier key (repeatable).
     #[arg(long = "vkey")]
     vkeys: Vec<String>,
+    /// Also check every log against the seals in this anchor (a directory
+    /// path or file:///dir).
+    #[arg(long)]
+    anchors: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub(crate) format: Format,
@@ -44,6 +55,12 @@ pub struct VerifyArgs {
 
 /// Runs `verify`.
 pub fn verify(args: &VerifyArgs) -> Result<Outcome, CmdError> {
+    let anchor = args
+        .anchors
+        .as_deref()
+        .map(evident_store::anchor::Anchor::open)
+        .transpose()
+        .map_err(crate::seal_cmd::anchor_err)?;
     let mut opened = args.data.open()?;
     let pinned = if args.vkeys.is_empty() {
         None
@@ -64,22 +81,33 @@ pub fn verify(args: &VerifyArgs) -> Result<Outcome, CmdError> {
     for log in &logs {
         let keys = verifiers(&mut opened)?;
         let bar = progress_bar(args.format, &log.path());
-        let report = verify_log(&mut *opened.store, log, keys, &mut |done, total| {
+        let report = verify_log(&mut *opened.store, log, keys.clone(), &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })?;
         bar.finish_and_clear();
+        let (value, anchored, valid) = crate::seal_cmd::with_anchors(
+            &mut *opened.store,
+            log,
+            &report,
+            anchor.as_ref(),
+            &keys,
+        )?;
         if args.format == Format::Text {
             print_text(&log.path(), &report);
+            if let Some(a) = &anchored {
+                crate::seal_cmd::print_anchor_text(&log.path(), a);
+            }
         }
-        reports.push(report);
+        reports.push((value, valid));
     }
-    let valid = reports.iter().all(|r| r.valid);
+    let valid = reports.iter().all(|r| r.1);
+    let reports: Vec<serde_json::Value> = reports.into_iter().map(|r| r.0).collect();
     if args.format == Format::Json {
         if args.all {
             print_json(&json!({"valid": valid, "logs": reports}));
         } else if let Some(r) = reports.first() {
-            print_json(&serde_json::to_value(r).unwrap_or_default());
+            print_json(r);
         }
     } else if args.all && logs.is_empty() {
         println!("no logs");

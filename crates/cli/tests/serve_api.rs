@@ -753,6 +753,7 @@ fn health_ready_openapi_and_metrics() {
         r.json(),
         json!({"ready": true, "checks": {
             "database": ok, "migration_head": ok, "signing_key": ok, "writer": ok, "verifier": ok,
+            "writes": {"status": "ok", "paused": false},
         }})
     );
 
@@ -785,6 +786,7 @@ fn health_ready_openapi_and_metrics() {
         "/v1/admin/tenants/{name}/resume",
         "/v1/admin/api-keys",
         "/v1/admin/api-keys/{id}/revoke",
+        "/v1/admin/writes",
     ]
     .into();
     assert_eq!(paths, want);

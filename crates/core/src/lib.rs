@@ -19,6 +19,7 @@ pub mod hash;
 pub mod merkle;
 pub mod note;
 pub mod receipt;
+pub mod seal;
 pub mod tile;
 pub mod verify;
 

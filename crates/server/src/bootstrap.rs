@@ -271,11 +271,27 @@ pub async fn run(
         Arc::clone(&metrics),
         system_log.id,
     );
+    // Known before the first request: a server started during a pause
+    // must not take one append.
+    tokio::task::block_in_place(|| -> Result<_, StartError> {
+        let mut store = open()?;
+        Ok(writer.pause().refresh(&mut *store)?)
+    })?;
+    metrics.set_writes_paused(writer.pause().is_paused());
     let pool = Pool::new(open, config.read_connections);
     let system = SystemLog::new(system_log, Arc::clone(&writer), Arc::clone(&metrics));
     let verify_interval = Duration::from_secs(config.verify_interval_secs);
     let verifier = Arc::new(VerifierHealth::new(verify_interval));
     let listen = config.listen;
+    let webhooks = crate::webhooks::Webhooks::start(&config.webhooks, &instance);
+    let sealer = match &config.seal_anchors {
+        Some(loc) => Some((
+            evident_store::anchor::Anchor::open(loc)
+                .map_err(|e| StartError::Serve(e.to_string()))?,
+            crate::sealer::parse_seal_time(&config.seal_time).map_err(StartError::Serve)?,
+        )),
+        None => None,
+    };
     let state = AppState::new(
         config,
         instance.clone(),
@@ -286,6 +302,7 @@ pub async fn run(
         Arc::clone(&metrics),
         system.clone(),
         verifier,
+        webhooks,
     );
 
     let listener = tokio::net::TcpListener::bind(listen)
@@ -323,6 +340,11 @@ pub async fn run(
     });
 
     let verifier_task = tokio::spawn(crate::verifier::run(state.clone(), verify_interval));
+    let pause_task = tokio::spawn(watch_pause(state.clone()));
+    let sealer_task = sealer.map(|(anchor, at)| {
+        tracing::info!(anchor = anchor.location(), seal_time = %state.config.seal_time, "daily sealer on");
+        tokio::spawn(crate::sealer::run(state.clone(), anchor, at))
+    });
     let app = router(state.clone());
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
@@ -331,6 +353,10 @@ pub async fn run(
     // Every request in flight has been answered. Record the stop, then let
     // the writer finish what is queued (each batch with its checkpoint).
     verifier_task.abort();
+    pause_task.abort();
+    if let Some(t) = sealer_task {
+        t.abort();
+    }
     system.record(Event {
         kind: "evident.server.stopped",
         actor: "server",
@@ -346,4 +372,39 @@ pub async fn run(
         "evident stopped; every acknowledged entry is committed"
     );
     served.map_err(|e| StartError::Serve(e.to_string()))
+}
+
+/// Reads the writes pause every [`POLL_INTERVAL`](crate::pause::POLL_INTERVAL),
+/// so a pause set by the CLI or another node reaches this one. A failed
+/// read keeps the last known state: the writer's own health covers a
+/// database that is gone.
+async fn watch_pause(state: AppState) {
+    let mut tick = tokio::time::interval(crate::pause::POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let changed = state
+            .pool
+            .with(move |store| {
+                s.writer
+                    .pause()
+                    .refresh(store)
+                    .map_err(crate::error::ApiError::from)
+            })
+            .await;
+        match changed {
+            Ok(Some(pause)) => {
+                state.metrics.set_writes_paused(pause.is_some());
+                match &pause {
+                    Some(p) => {
+                        tracing::warn!(event = "writes_paused", by = %p.by, reason = %p.reason, since = %p.since, "writes paused: appends answer 503 writes.paused")
+                    }
+                    None => tracing::info!(event = "writes_resumed", "writes resumed"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read the writes pause"),
+        }
+    }
 }

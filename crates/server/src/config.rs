@@ -66,6 +66,14 @@ pub struct Config {
     /// it fails with `db.unavailable` (a client should get an answer; an
     /// operator's CLI waits longer).
     pub db_busy_timeout_ms: u64,
+    /// Where the daily sealer publishes every log's signed checkpoint (a
+    /// directory, or file:///dir); unset turns the sealer off.
+    pub seal_anchors: Option<String>,
+    /// When the sealer runs each day, `HH:MM` UTC.
+    pub seal_time: String,
+    /// Receivers of integrity events (`[[webhooks]]` tables: `url`,
+    /// `secrets = [{secret, expires_at}]`).
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
 }
 
 impl Default for Config {
@@ -92,6 +100,9 @@ impl Default for Config {
             log_level: "info".to_owned(),
             read_connections: 4,
             db_busy_timeout_ms: 5_000,
+            seal_anchors: None,
+            seal_time: "00:00".to_owned(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -201,9 +212,13 @@ impl Config {
             read_connections => "EVIDENT_READ_CONNECTIONS",
             db_busy_timeout_ms => "EVIDENT_DB_BUSY_TIMEOUT_MS",
             auto_migrate => "EVIDENT_AUTO_MIGRATE",
+            seal_time => "EVIDENT_SEAL_TIME",
         );
         if let Some(v) = get("EVIDENT_DATABASE_URL") {
             self.database_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = get("EVIDENT_SEAL_ANCHORS") {
+            self.seal_anchors = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("EVIDENT_KEY_FILE") {
             self.key_file = Some(PathBuf::from(v));
@@ -237,6 +252,22 @@ impl Config {
                 name: "rate_limit_burst",
                 reason: "must be greater than 0 when rate limiting is on".to_owned(),
             });
+        }
+        crate::sealer::parse_seal_time(&self.seal_time).map_err(|reason| ConfigError::Invalid {
+            name: "seal_time",
+            reason,
+        })?;
+        if let Some(a) = &self.seal_anchors {
+            evident_store::anchor::Anchor::open(a).map_err(|e| ConfigError::Invalid {
+                name: "seal_anchors",
+                reason: e.to_string(),
+            })?;
+        }
+        for w in &self.webhooks {
+            w.validate().map_err(|reason| ConfigError::Invalid {
+                name: "webhooks",
+                reason,
+            })?;
         }
         if self.max_entries_per_request > 100_000 {
             return Err(ConfigError::Invalid {
@@ -305,6 +336,33 @@ mod tests {
             .apply_env(|k| (k == "EVIDENT_REQUEST_TIMEOUT_MS").then(|| "soon".to_owned()))
             .unwrap_err();
         assert!(e.to_string().contains("EVIDENT_REQUEST_TIMEOUT_MS"), "{e}");
+    }
+
+    #[test]
+    fn seal_and_webhook_settings_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evident.toml");
+        std::fs::write(
+            &path,
+            "seal_anchors = \"/srv/seals\"\nseal_time = \"02:30\"\n\
+             [[webhooks]]\nurl = \"http://127.0.0.1:9000/hook\"\n\
+             secrets = [{secret = \"0123456789abcdef\"}, {secret = \"fedcba9876543210\", expires_at = \"2030-01-01T00:00:00.000000Z\"}]\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&path).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.seal_anchors.as_deref(), Some("/srv/seals"));
+        assert_eq!(c.webhooks[0].secrets.len(), 2);
+        let bad = Config {
+            seal_time: "25:00".into(),
+            ..c.clone()
+        };
+        assert!(bad.validate().is_err());
+        let bad = Config {
+            seal_anchors: Some("memory:".into()),
+            ..c
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]

@@ -132,7 +132,11 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => return ApiError::db_unavailable(&e),
             StoreError::LogNotFound(_) | StoreError::NoSuchEntry { .. } => StatusCode::NOT_FOUND,
             StoreError::BadLogName { .. } | StoreError::Entry(_) => StatusCode::BAD_REQUEST,
-            StoreError::MigrationHeadMismatch { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            // Neither is the client's fault and neither lasts: the operator
+            // migrates, or restarts the server on the rotated key.
+            StoreError::MigrationHeadMismatch { .. } | StoreError::KeyRetired { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             StoreError::Inconsistent { .. } => StatusCode::CONFLICT,
             _ if e.code().starts_with("tenant.") || e.code().starts_with("api_key.") => {
                 if e.code().ends_with("not_found") {

@@ -15,11 +15,14 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod pause;
 pub mod pool;
 pub mod routes;
+pub mod sealer;
 pub mod state;
 pub mod system;
 pub mod verifier;
+pub mod webhooks;
 pub mod writer;
 
 pub use config::Config;

@@ -60,6 +60,7 @@ pub struct Metrics {
     checkpoint_age: Gauge<f64, AtomicU64>,
     queue_entries: Gauge,
     db_up: Gauge,
+    writes_paused: Gauge,
     verification_runs: Family<ResultLabels, Counter>,
     verification_lag: Gauge,
     chain_breaks: Counter,
@@ -94,6 +95,7 @@ impl Metrics {
             checkpoint_age: Gauge::default(),
             queue_entries: Gauge::default(),
             db_up: Gauge::default(),
+            writes_paused: Gauge::default(),
             verification_runs: Family::default(),
             verification_lag: Gauge::default(),
             chain_breaks: Counter::default(),
@@ -154,6 +156,11 @@ impl Metrics {
             "evident_db_up",
             "1 when the last database write or probe succeeded",
             m.db_up.clone(),
+        );
+        r.register(
+            "evident_writes_paused",
+            "1 while appends are paused (evident writes pause, POST /v1/admin/writes)",
+            m.writes_paused.clone(),
         );
         r.register(
             "evident_verification_runs",
@@ -260,6 +267,11 @@ impl Metrics {
     /// Database health as the writer last saw it.
     pub fn set_db_up(&self, up: bool) {
         self.db_up.set(i64::from(up));
+    }
+
+    /// Whether appends are paused, as last read from the database.
+    pub fn set_writes_paused(&self, paused: bool) {
+        self.writes_paused.set(i64::from(paused));
     }
 
     /// One verification and what it found.

@@ -17,7 +17,7 @@ use crate::routes::{admin, entries, logs, ops};
         entries::append, entries::list, entries::get_one, entries::receipt,
         logs::list_logs, logs::checkpoint, logs::tile, logs::consistency, logs::verify,
         admin::create_tenant, admin::list_tenants, admin::suspend_tenant, admin::resume_tenant,
-        admin::issue_key, admin::list_keys, admin::revoke_key,
+        admin::issue_key, admin::list_keys, admin::revoke_key, admin::get_writes, admin::set_writes,
         ops::health, ops::ready, ops::metrics, ops::openapi,
     ),
     modifiers(&BearerAuth)

@@ -42,6 +42,8 @@ pub struct Inner {
     pub system: SystemLog,
     /// The background verifier's health.
     pub verifier: Arc<VerifierHealth>,
+    /// Integrity event receivers.
+    pub webhooks: crate::webhooks::Webhooks,
     /// Logs by (tenant, name): logs are never renamed or removed, so a
     /// found log can be remembered for the process's life.
     logs: Mutex<HashMap<(String, String), LogInfo>>,
@@ -67,6 +69,7 @@ impl AppState {
         metrics: Arc<Metrics>,
         system: SystemLog,
         verifier: Arc<VerifierHealth>,
+        webhooks: crate::webhooks::Webhooks,
     ) -> AppState {
         let limits = RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst);
         AppState(Arc::new(Inner {
@@ -80,6 +83,7 @@ impl AppState {
             limits,
             system,
             verifier,
+            webhooks,
             logs: Mutex::new(HashMap::new()),
         }))
     }

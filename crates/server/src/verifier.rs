@@ -194,6 +194,20 @@ async fn pass(
             sigs.saturating_sub(before.signature_failures),
             report.violation_count.saturating_sub(before.violations),
         );
+        let new_breaks = breaks.saturating_sub(before.breaks);
+        let new_sigs = sigs.saturating_sub(before.signature_failures);
+        if new_breaks > 0 {
+            state.webhooks.notify(
+                "chain_break",
+                json!({"log": log.path(), "origin": log.origin, "new": new_breaks, "first_break": report.first_break, "violation_count": report.violation_count}),
+            );
+        }
+        if new_sigs > 0 {
+            state.webhooks.notify(
+                "signature_failure",
+                json!({"log": log.path(), "origin": log.origin, "new": new_sigs, "signature_failures": report.signature_failures}),
+            );
+        }
         if !report.valid && report.violation_count > before.violations {
             tracing::error!(
                 log = %log.path(),

@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::pause::PauseState;
 use crate::pool::Opener;
 
 /// What a committed request gets back.
@@ -116,6 +117,7 @@ pub struct Writer {
     queued: Arc<AtomicUsize>,
     settings: WriterSettings,
     health: Arc<WriterHealth>,
+    pause: Arc<PauseState>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -172,6 +174,7 @@ impl Writer {
             queued,
             settings,
             health,
+            pause: Arc::new(PauseState::default()),
             thread: Mutex::new(thread),
         })
     }
@@ -179,6 +182,11 @@ impl Writer {
     /// The writer's health.
     pub fn health(&self) -> &WriterHealth {
         &self.health
+    }
+
+    /// The writes pause: client appends are refused while it is on.
+    pub fn pause(&self) -> &PauseState {
+        &self.pause
     }
 
     /// Entries waiting to be written.
@@ -215,12 +223,14 @@ impl Writer {
         }
     }
 
-    /// Appends `drafts` to `log` and waits for the commit.
+    /// Appends `drafts` to `log` and waits for the commit; 503
+    /// `writes.paused` while writes are paused.
     pub async fn append(
         &self,
         log: LogInfo,
         drafts: Vec<EntryDraft>,
     ) -> Result<WriteResult, ApiError> {
+        self.pause.check()?;
         let (reply, rx) = oneshot::channel();
         self.enqueue(Job {
             log,
@@ -232,7 +242,8 @@ impl Writer {
     }
 
     /// Appends without waiting (system events). Returns false when the
-    /// writer refused it (overloaded or stopping).
+    /// writer refused it (overloaded or stopping). A writes pause does not
+    /// stop these: the system log records the incident, pause included.
     pub fn append_detached(&self, log: LogInfo, drafts: Vec<EntryDraft>) -> bool {
         self.enqueue(Job {
             log,

@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::model::{
     ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
-    TenantStatus,
+    TenantStatus, WritesPause,
 };
 
 /// Storage for logs, entries, checkpoints, tiles and keys, and for the
@@ -177,6 +177,17 @@ pub trait Store: Send {
     /// [`StoreError::ApiKeyNotFound`](crate::StoreError::ApiKeyNotFound) if
     /// there is no such key.
     fn revoke_api_key(&mut self, id: &str, now: &str) -> Result<ApiKeyRecord>;
+
+    /// The writes pause in force, if any. Servers poll this about once a
+    /// second, so backends keep it one cheap read, and it must see a
+    /// change committed by any connection as soon as it is committed.
+    fn writes_pause(&mut self) -> Result<Option<WritesPause>>;
+
+    /// Pauses appends (`Some`) or resumes them (`None`). Pausing while
+    /// paused replaces who, why and since; resuming while not paused
+    /// changes nothing. Entries are never touched: the pause is a
+    /// setting beside the logs, not part of them.
+    fn set_writes_pause(&mut self, pause: Option<&WritesPause>) -> Result<()>;
 }
 
 /// One append transaction on one log. Nothing is visible to readers until

@@ -87,7 +87,7 @@ use crate::migrate::EXPECTED_HEAD;
 use crate::model::{
     ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, StoredEntry,
-    TenantInfo, TenantStatus, Transition,
+    TenantInfo, TenantStatus, Transition, WritesPause,
 };
 use crate::reader;
 use crate::sequencer::{Appended, BatchOutcome, Sequencer};
@@ -165,6 +165,7 @@ macro_rules! store_conformance_tests {
             key_rotation_is_checked_recorded_and_enforced,
             redaction_erases_only_body_and_salt_once,
             repair_quarantines_the_row_it_rewrites,
+            writes_pause_is_set_seen_and_cleared,
         );
     };
     (@cases ($harness:expr) $($case:ident),* $(,)?) => {
@@ -1956,6 +1957,12 @@ impl Store for Failing {
     fn revoke_api_key(&mut self, id: &str, now: &str) -> Result<ApiKeyRecord> {
         self.inner.revoke_api_key(id, now)
     }
+    fn writes_pause(&mut self) -> Result<Option<WritesPause>> {
+        self.inner.writes_pause()
+    }
+    fn set_writes_pause(&mut self, pause: Option<&WritesPause>) -> Result<()> {
+        self.inner.set_writes_pause(pause)
+    }
 }
 
 impl AppendTxn for FailingTxn<'_> {
@@ -2401,6 +2408,39 @@ pub fn repair_quarantines_the_row_it_rewrites(h: &mut dyn Harness) {
             "{sql}: {got:?}"
         );
     }
+}
+
+/// The writes pause: absent on a fresh database, seen by another
+/// connection as soon as it is set, replaced by a second pause, cleared by
+/// a resume (twice is harmless), and never touching a log's entries.
+pub fn writes_pause_is_set_seen_and_cleared(h: &mut dyn Harness) {
+    let mut a = ready(h);
+    let mut b = h.connect();
+    let log = new_log(&mut *a, "acme", "audit");
+    let rows: Vec<Row> = (0..3).map(|i| row(&log, i, None)).collect();
+    commit_rows(&mut *a, &log, &rows, None, 3);
+    assert_eq!(a.writes_pause().expect("read the pause"), None);
+
+    let first = WritesPause {
+        by: "oncall".into(),
+        reason: "incident 42".into(),
+        since: NOW.into(),
+    };
+    a.set_writes_pause(Some(&first)).expect("pause");
+    assert_eq!(b.writes_pause().expect("read"), Some(first.clone()));
+
+    let second = WritesPause {
+        by: "key-1".into(),
+        reason: "backup \"nightly\" — ünïcode".into(),
+        since: "2025-01-02T04:00:00.000000Z".into(),
+    };
+    b.set_writes_pause(Some(&second)).expect("pause again");
+    assert_eq!(a.writes_pause().expect("read"), Some(second));
+
+    a.set_writes_pause(None).expect("resume");
+    a.set_writes_pause(None).expect("resume twice");
+    assert_eq!(b.writes_pause().expect("read"), None);
+    assert_eq!(entries(&mut *b, log.id, 0).len(), 3, "entries untouched");
 }
 
 #[cfg(test)]

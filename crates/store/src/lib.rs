@@ -9,6 +9,7 @@
 //! pass.
 #![forbid(unsafe_code)]
 
+pub mod anchor;
 mod backend;
 pub mod conformance;
 pub mod datadir;
@@ -27,6 +28,6 @@ pub use error::{Result, StoreError};
 pub use model::{
     ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, StoredEntry,
-    TenantInfo, TenantStatus, Transition, check_tenant_name,
+    TenantInfo, TenantStatus, Transition, WritesPause, check_tenant_name,
 };
 pub use sequencer::{Appended, BatchOutcome, Sequencer};

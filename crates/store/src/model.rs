@@ -220,6 +220,20 @@ pub struct Existing {
     pub envelope: Vec<u8>,
 }
 
+/// Appends are paused: the containment switch of `evident writes pause`
+/// and `POST /v1/admin/writes`. Kept in the database, not in a process,
+/// so every server on the database and every CLI on the data directory
+/// sees the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WritesPause {
+    /// Who paused: an operator's name, an API key id.
+    pub by: String,
+    /// Why, for whoever finds writes refused.
+    pub reason: String,
+    /// When (the canonical timestamp spelling).
+    pub since: String,
+}
+
 /// Where a database's schema stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {

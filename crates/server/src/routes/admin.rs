@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use evident_core::entry::format_ts;
-use evident_store::{ApiKeyRecord, TenantInfo, TenantStatus};
+use evident_store::{ApiKeyRecord, TenantInfo, TenantStatus, WritesPause};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -242,4 +242,109 @@ pub async fn revoke_key(
         .await?;
     audit(&state, &p, "api-key revoke", &id);
     Ok(json_response(StatusCode::OK, key_json(&k).to_string()))
+}
+
+/// The writes pause as JSON: `{"paused": false}` or `{"paused": true,
+/// "by": …, "reason": …, "since": …}`.
+pub fn pause_json(p: Option<&WritesPause>) -> Value {
+    match p {
+        None => json!({"paused": false}),
+        Some(p) => json!({"paused": true, "by": p.by, "reason": p.reason, "since": p.since}),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetWrites {
+    paused: bool,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Whether appends are paused, as this server last read it from the
+/// database (at most [`POLL_INTERVAL`](crate::pause::POLL_INTERVAL) old).
+#[utoipa::path(get, path = "/v1/admin/writes", responses((status = 200, description = "{paused, by, reason, since}")), security(("bearer" = [])))]
+pub async fn get_writes(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<Response> {
+    p.require_admin()?;
+    let current = state.writer.pause().current();
+    Ok(json_response(
+        StatusCode::OK,
+        pause_json(current.as_ref()).to_string(),
+    ))
+}
+
+/// Pause or resume appends on every node of this database:
+/// `{"paused": true, "reason": "incident 42"}` or `{"paused": false}`.
+/// While paused, appends answer 503 `writes.paused`; reads, receipts and
+/// verification go on. Recorded in the system event log.
+#[utoipa::path(post, path = "/v1/admin/writes", responses((status = 200, description = "{paused, by, reason, since}"), (status = 400, description = "writes.reason_required")), security(("bearer" = [])))]
+pub async fn set_writes(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    p.require_admin()?;
+    let req: SetWrites = body_json(&body)?;
+    let pause = if req.paused {
+        let reason = req
+            .reason
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "writes.reason_required",
+                    "say why writes are paused: {\"paused\": true, \"reason\": \"…\"}",
+                )
+            })?;
+        Some(WritesPause {
+            by: p.key_id.clone(),
+            reason,
+            since: now(),
+        })
+    } else {
+        None
+    };
+    let stored = pause.clone();
+    state
+        .pool
+        .with(move |s| s.set_writes_pause(stored.as_ref()).map_err(ApiError::from))
+        .await?;
+    let changed = state.writer.pause().set(pause.clone());
+    state.metrics.set_writes_paused(pause.is_some());
+    record_writes_event(&state, &p.key_id, pause.as_ref());
+    if changed {
+        state.webhooks.notify(
+            if pause.is_some() {
+                "writes_paused"
+            } else {
+                "writes_resumed"
+            },
+            pause_json(pause.as_ref()),
+        );
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        pause_json(pause.as_ref()).to_string(),
+    ))
+}
+
+/// Records a pause or resume in the system event log.
+fn record_writes_event(state: &AppState, actor: &str, pause: Option<&WritesPause>) {
+    let (kind, action) = match pause {
+        Some(_) => ("evident.writes.paused", "writes pause"),
+        None => ("evident.writes.resumed", "writes resume"),
+    };
+    let mut data = pause_json(pause);
+    data["request_id"] = json!(current_request_id());
+    state.system.record(Event {
+        kind,
+        actor,
+        action,
+        resource: &state.instance,
+        outcome: "ok",
+        data,
+    });
 }

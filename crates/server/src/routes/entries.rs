@@ -61,6 +61,8 @@ pub async fn append(
 ) -> ApiResult<Response> {
     let started = Instant::now();
     p.require(Scope::Append)?;
+    // Before anything else, so that a paused server creates no log either.
+    state.writer.pause().check()?;
     let with_receipts = match q.wait.as_deref() {
         None => false,
         Some("receipt") => true,

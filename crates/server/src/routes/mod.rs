@@ -51,6 +51,10 @@ pub fn router(state: AppState) -> Router {
             post(admin::issue_key).get(admin::list_keys),
         )
         .route("/v1/admin/api-keys/{id}/revoke", post(admin::revoke_key))
+        .route(
+            "/v1/admin/writes",
+            get(admin::get_writes).post(admin::set_writes),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth_layer));
     let timeout = Duration::from_millis(state.config.request_timeout_ms);
     Router::new()

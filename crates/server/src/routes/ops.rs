@@ -23,7 +23,9 @@ pub async fn health() -> Response {
 /// succeeded), `migration_head` (the schema is the binary's), `signing_key`
 /// (the key the writer signs with is among the database's keys),
 /// `writer` (the writer thread is alive) and `verifier` (the background
-/// verifier ran recently).
+/// verifier ran recently). `writes` reports a writes pause (who, why,
+/// since) but never fails readiness: a paused node still serves reads and
+/// verification, and taking it out of a load balancer would stop those.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -109,6 +111,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     );
     put("verifier", state.verifier.check());
     let ready = checks.values().all(|c| c["status"] == "ok");
+    let mut writes = crate::routes::admin::pause_json(state.writer.pause().current().as_ref());
+    writes["status"] = json!("ok");
+    checks.insert("writes".to_owned(), writes);
     let status = if ready {
         StatusCode::OK
     } else {

@@ -36,7 +36,7 @@ use crate::migrate::{self, Migration};
 use crate::model::{
     ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
-    TenantStatus,
+    TenantStatus, WritesPause,
 };
 
 mod auth;
@@ -594,6 +594,43 @@ impl Store for PgStore {
             return Err(StoreError::LogNotFound(format!("#{log}")));
         }
         Ok(Box::new(PgAppend { tx, stmts, log }))
+    }
+
+    /// One row of the `meta` table, `writes_paused`, holding the pause as
+    /// JSON (as on SQLite); no row means writes go on.
+    fn writes_pause(&mut self) -> Result<Option<WritesPause>> {
+        let text: Option<String> = self
+            .client
+            .query_opt("SELECT value FROM meta WHERE key = 'writes_paused'", &[])
+            .map_err(map_err)?
+            .map(|r| r.get(0));
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Corrupt(format!("meta writes_paused {t:?}: {e}")))
+        })
+        .transpose()
+    }
+
+    fn set_writes_pause(&mut self, pause: Option<&WritesPause>) -> Result<()> {
+        match pause {
+            Some(p) => {
+                let text = serde_json::to_string(p)
+                    .map_err(|e| StoreError::Database(format!("writes pause: {e}")))?;
+                self.client
+                    .execute(
+                        "INSERT INTO meta (key, value) VALUES ('writes_paused', $1)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        &[&text],
+                    )
+                    .map_err(map_err)?;
+            }
+            None => {
+                self.client
+                    .execute("DELETE FROM meta WHERE key = 'writes_paused'", &[])
+                    .map_err(map_err)?;
+            }
+        }
+        Ok(())
     }
 
     fn create_tenant(&mut self, name: &str, now: &str) -> Result<TenantInfo> {

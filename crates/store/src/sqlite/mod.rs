@@ -31,10 +31,11 @@ use crate::migrate::{self, Migration};
 use crate::model::{
     ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
-    TenantStatus,
+    TenantStatus, WritesPause,
 };
 
 mod auth;
+pub mod backup;
 mod curate;
 
 /// SQLite's migrations, in order.
@@ -649,6 +650,45 @@ impl Store for SqliteStore {
 
     fn find_tenant(&mut self, name: &str) -> Result<Option<TenantInfo>> {
         auth::find_tenant(&self.conn, name)
+    }
+
+    /// One row of the `meta` table, `writes_paused`, holding the pause as
+    /// JSON; no row means writes go on.
+    fn writes_pause(&mut self) -> Result<Option<WritesPause>> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'writes_paused'")
+            .map_err(map_err)?
+            .query_row([], |r| r.get(0))
+            .optional()
+            .map_err(map_err)?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|e| StoreError::Corrupt(format!("meta writes_paused {t:?}: {e}")))
+        })
+        .transpose()
+    }
+
+    fn set_writes_pause(&mut self, pause: Option<&WritesPause>) -> Result<()> {
+        match pause {
+            Some(p) => {
+                let text = serde_json::to_string(p)
+                    .map_err(|e| StoreError::Database(format!("writes pause: {e}")))?;
+                self.conn
+                    .execute(
+                        "INSERT INTO meta (key, value) VALUES ('writes_paused', ?1)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        [text],
+                    )
+                    .map_err(map_err)?;
+            }
+            None => {
+                self.conn
+                    .execute("DELETE FROM meta WHERE key = 'writes_paused'", [])
+                    .map_err(map_err)?;
+            }
+        }
+        Ok(())
     }
 
     fn set_tenant_status(

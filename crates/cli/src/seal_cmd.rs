@@ -1,0 +1,159 @@
+//! `evident seal`: publish logs' signed checkpoints to an anchor outside
+//! the database, and the `--anchors` check that `verify` and
+//! `restore-check` share.
+
+use clap::Args;
+use evident_core::ErrorCode;
+use evident_core::entry::format_ts;
+use evident_core::note::Verifiers;
+use evident_core::verify::Report;
+use evident_store::anchor::{Anchor, AnchorError, AnchorReport, check_log, seal_log};
+use evident_store::sequencer::system_clock;
+use evident_store::{LogInfo, Store};
+use serde_json::{Value, json};
+
+use crate::Format;
+use crate::common::{CmdError, DataArgs, parse_vkeys, print_json};
+
+/// Seal logs: publish each one's latest signed checkpoint to an anchor
+/// outside the database (a directory: a path or file:///path), linked to
+/// the seal before it.
+///
+/// Before sealing, the log is checked against the seals already there; a
+/// log that is smaller than a seal (restored from an old backup, tail cut)
+/// or does not extend it is refused with anchor.inconsistent and nothing
+/// is published. `evident verify --anchors` and `evident restore-check
+/// --anchors` check a log against every seal. A seal record is one JSON
+/// file `<anchor>/<origin>/seal-<seq>.json` (see docs/design.md). The
+/// server seals every log daily when `seal_anchors` is set.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["log", "all"])))]
+pub struct SealArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The log to seal, as TENANT/LOG.
+    #[arg(long)]
+    log: Option<String>,
+    /// Seal every log.
+    #[arg(long)]
+    all: bool,
+    /// Where seals are published: a directory path or file:///dir.
+    #[arg(long, env = "EVIDENT_SEAL_ANCHORS")]
+    anchors: String,
+    /// Trust only this verifier key for the seals already published
+    /// (repeatable) [default: the data directory's keys].
+    #[arg(long = "vkey")]
+    vkeys: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) format: Format,
+}
+
+/// An anchor error as the CLI prints it.
+pub(crate) fn anchor_err(e: AnchorError) -> CmdError {
+    CmdError::new(e.code(), e.to_string())
+}
+
+/// Runs `seal`.
+pub fn seal(args: &SealArgs) -> Result<(), CmdError> {
+    let anchor = Anchor::open(&args.anchors).map_err(anchor_err)?;
+    let mut opened = args.data.open()?;
+    let keys = if args.vkeys.is_empty() {
+        opened.verifiers()?
+    } else {
+        parse_vkeys(&args.vkeys)?
+    };
+    let logs = match &args.log {
+        Some(path) => vec![opened.log(path)?],
+        None => opened.store.logs()?,
+    };
+    let now = format_ts(system_clock());
+    let mut sealed = Vec::new();
+    let mut skipped = Vec::new();
+    for log in &logs {
+        match seal_log(&mut *opened.store, log, &anchor, &keys, &now).map_err(anchor_err)? {
+            Some(s) => sealed.push(s),
+            None => skipped.push(log.path()),
+        }
+    }
+    match args.format {
+        Format::Json => {
+            print_json(&json!({"anchor": args.anchors, "sealed": sealed, "empty": skipped}))
+        }
+        Format::Text => {
+            for s in &sealed {
+                println!(
+                    "{}: seal {} at size {} → {}",
+                    s.log, s.seq, s.size, s.object
+                );
+            }
+            for l in &skipped {
+                println!("{l}: no checkpoint yet, not sealed");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks `log` against `anchor` and folds the result into its
+/// verification report: `anchors: {location, seals_checked,
+/// last_sealed_size, violations}`, each violation also in `violations`
+/// (with the sealed size as `index`), `violation_count` raised and
+/// `valid` false when the log disagrees with a seal. Returns the report
+/// as JSON, the anchor report, and whether it is still valid.
+pub(crate) fn with_anchors(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    report: &Report,
+    anchor: Option<&Anchor>,
+    keys: &Verifiers,
+) -> Result<(Value, Option<AnchorReport>, bool), CmdError> {
+    let mut v = serde_json::to_value(report).unwrap_or_default();
+    let Some(anchor) = anchor else {
+        return Ok((v, None, report.valid));
+    };
+    let a = check_log(store, log, anchor, keys).map_err(anchor_err)?;
+    let valid = report.valid && a.violations.is_empty();
+    if let Some(list) = v["violations"].as_array_mut() {
+        for x in &a.violations {
+            list.push(json!({
+                "index": x.index.unwrap_or(0),
+                "reason": x.reason.code(),
+                "detail": x.detail,
+            }));
+        }
+    }
+    if v["first_break"].is_null()
+        && let Some(x) = a.violations.first()
+    {
+        v["first_break"] =
+            json!({"index": x.index.unwrap_or(0), "reason": x.reason.code(), "detail": x.detail});
+    }
+    v["violation_count"] = json!(report.violation_count + a.violations.len() as u64);
+    v["valid"] = json!(valid);
+    v["anchors"] = serde_json::to_value(&a).unwrap_or_default();
+    Ok((v, Some(a), valid))
+}
+
+/// Text lines for an anchor check.
+pub(crate) fn print_anchor_text(log: &str, a: &AnchorReport) {
+    if a.violations.is_empty() {
+        println!(
+            "{log}: consistent with {} seals in {}{}",
+            a.seals_checked,
+            a.location,
+            a.last_sealed_size
+                .map(|s| format!(" (last sealed size {s})"))
+                .unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{log}: INCONSISTENT with the seals in {} — {} problems",
+            a.location,
+            a.violations.len()
+        );
+        for v in &a.violations {
+            println!("  seal {:>6}  {:<26} {}", v.seal, v.reason.code(), v.detail);
+        }
+    }
+}
