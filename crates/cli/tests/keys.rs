@@ -295,7 +295,7 @@ fn a_server_started_after_a_rotation_signs_with_the_new_key() {
         .as_str()
         .unwrap()
         .to_owned();
-    post(&s, ENTRIES + 1).assert_error(500, "key.retired");
+    post(&s, ENTRIES + 1).assert_error(503, "key.retired");
     drop(s);
 
     let s = server::Server::start(&dir, &[]);

@@ -26,6 +26,9 @@ use evident_pgtest::Cluster;
 use serde_json::{Value, json};
 use server::{Req, Server, eventually};
 
+/// The migration head this build expects.
+const HEAD: u32 = evident_store::migrate::EXPECTED_HEAD;
+
 const LOG: &str = "audit";
 /// Liveness bound for waits; not a speed target.
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -58,7 +61,8 @@ impl Setup {
         let url = cluster.url(&cluster.create_database());
         let m = evident_pg(&url, &["migrate", "up", "--format", "json"]);
         assert_eq!(m.code, 0, "{m:?}");
-        assert_eq!(m.json()["applied_now"], json!([1, 2]));
+        let all: Vec<u32> = (1..=HEAD).collect();
+        assert_eq!(m.json()["applied_now"], json!(all));
         let first = tmp.path().join("node-0");
         Setup {
             _tmp: tmp,
@@ -414,8 +418,9 @@ fn an_unmigrated_database_is_refused_unless_told_to_migrate() {
     assert_ne!(r.code, 0, "{r:?}");
     assert!(
         r.stderr.contains("migration.head_mismatch")
-            && r.stderr
-                .contains("schema is at migration 0, this binary expects 2"),
+            && r.stderr.contains(&format!(
+                "schema is at migration 0, this binary expects {HEAD}"
+            )),
         "{r:?}"
     );
     let s = evident_pg(&url, &["migrate", "status", "--format", "json"]).json();
@@ -425,7 +430,7 @@ fn an_unmigrated_database_is_refused_unless_told_to_migrate() {
             s["current"].as_u64(),
             s["expected"].as_u64()
         ),
-        (Some("postgres"), Some(0), Some(2))
+        (Some("postgres"), Some(0), Some(u64::from(HEAD)))
     );
     let server = Server::start(
         &dir,
@@ -434,9 +439,9 @@ fn an_unmigrated_database_is_refused_unless_told_to_migrate() {
             ("EVIDENT_AUTO_MIGRATE", "true"),
         ],
     );
-    assert_eq!(server.started["fields"]["migration_head"], 2);
+    assert_eq!(server.started["fields"]["migration_head"], HEAD);
     let ready = server.get("/ready").send();
     assert_eq!(ready.status, 200, "{}", ready.text());
     let s = evident_pg(&url, &["migrate", "status", "--format", "json"]).json();
-    assert_eq!(s["current"], 2);
+    assert_eq!(s["current"], HEAD);
 }
