@@ -189,10 +189,14 @@ pub fn map_err(e: postgres::Error) -> StoreError {
             .any(|class| code.starts_with(class))
             || code == "55P03" // lock_not_available (lock_timeout)
             || code == "25006"; // read-only transaction: a standby
+        // The client's own text is only "db error"; the server's message
+        // and SQLSTATE are what an operator needs (e.g. "permission denied
+        // for table logs (42501)").
+        let text = format!("{} ({code})", db.message());
         return if unavailable {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(text)
         } else {
-            StoreError::Database(e.to_string())
+            StoreError::Database(text)
         };
     }
     // Not from the server: the client's own errors. Those of the
