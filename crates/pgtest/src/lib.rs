@@ -23,6 +23,10 @@
 //! skipping.
 #![forbid(unsafe_code)]
 
+/// The client crate [`Cluster::client`] returns, so that tests which play
+/// a database user need no dependency of their own on it.
+pub use postgres;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -614,6 +614,7 @@ fn draft_from_fields(
     let parent = int_field("parent", parent)?;
     let source = source_field(source)?;
     let body = body_from_fields(body)?;
+    check_request_id_input(body.request_id.as_deref())?;
     let body_bytes = body.to_bytes();
     if body_bytes.len() > limits.max_body_bytes {
         return Err(EntryError::TooLarge {
@@ -794,6 +795,21 @@ fn source_field(v: Option<Value>) -> Result<Option<Source>, EntryError> {
     Ok(Some(s))
 }
 
+/// Refuses a new entry's `request_id` holding U+0000. The store keeps
+/// request ids as text for their unique index, and PostgreSQL's text
+/// cannot hold NUL, so without this the same input would be stored by
+/// SQLite and fail as a database error on PostgreSQL. Checked on input
+/// only, not in [`Body::parse`]: a body stored before this rule still
+/// reads back and verifies.
+fn check_request_id_input(request_id: Option<&str>) -> Result<(), EntryError> {
+    match request_id {
+        Some(r) if r.contains('\0') => {
+            Err(bad_field("request_id", "must not contain U+0000 (NUL)"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A body from its members' values, by their place in [`BODY_FIELDS`].
 fn body_from_fields(fields: [Option<Value>; 7]) -> Result<Body, EntryError> {
     let [
@@ -857,5 +873,40 @@ mod tests {
         assert!(is_reserved_kind("EVIDENT.x"));
         assert!(!is_reserved_kind("evident"));
         assert!(!is_reserved_kind("evidentx.y"));
+    }
+
+    /// NUL is refused in a new entry's request id by both readers (the
+    /// one-pass and the reference), and only there: elsewhere in the body
+    /// it is an ordinary character, and a stored body with it still
+    /// parses.
+    #[test]
+    fn nul_in_request_id_is_refused_on_input_only() {
+        let limits = Limits::default();
+        let bad = br#"{"kind":"a.b","request_id":"x\u0000y"}"#;
+        let want = EntryError::BadField {
+            field: "request_id".into(),
+            reason: "must not contain U+0000 (NUL)".into(),
+        };
+        assert_eq!(parse_entry(bad, &limits).map(|_| ()), Err(want.clone()));
+        assert_eq!(
+            parse_entry_reference(bad, &limits).map(|_| ()),
+            Err(want.clone())
+        );
+        assert_eq!(
+            want.to_string(),
+            r#"bad field "request_id": must not contain U+0000 (NUL)"#
+        );
+
+        let ok = br#"{"kind":"a.b","actor":"x\u0000y","request_id":"x\u0001y"}"#;
+        let draft = parse_entry(ok, &limits).unwrap();
+        assert_eq!(draft.body.actor.as_deref(), Some("x\0y"));
+
+        // Bodies stored before the rule read back unchanged.
+        let stored = Body {
+            request_id: Some("x\0y".into()),
+            ..Body::default()
+        };
+        let bytes = stored.to_bytes();
+        assert_eq!(Body::parse(&bytes).unwrap(), stored);
     }
 }
