@@ -28,6 +28,13 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO evident_service;
 GRANT UPDATE (width, data) ON tiles TO evident_service;
 GRANT UPDATE (status, updated_at) ON tenants TO evident_service;
 GRANT UPDATE (revoked_at) ON api_keys TO evident_service;
+-- The writes pause (`POST /v1/admin/writes`) is one row of meta, set
+-- and cleared.
+GRANT UPDATE (value), DELETE ON meta TO evident_service;
+-- The incident commands that rewrite signed data's rows or keys —
+-- `evident keys rotate`, `redact`, `repair` — run as evident_owner, not
+-- through the service: the service role cannot erase a body or restore a
+-- row even where the triggers would allow it.
 
 -- Not an update the service makes, but what its row lock needs: an
 -- append takes `SELECT … FROM logs … FOR NO KEY UPDATE`, and PostgreSQL

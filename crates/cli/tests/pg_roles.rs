@@ -139,6 +139,27 @@ fn service_role_serves_but_cannot_change_schema_or_triggers() {
         .assert_error(401, "auth.revoked");
     assert_eq!(s.size(&key.token, "audit"), 80);
 
+    // The writes pause (a row of meta, set and cleared): appends are
+    // refused while it holds, and go on after.
+    s.admin(
+        "/v1/admin/writes",
+        &json!({"paused": true, "reason": "role test"}),
+        200,
+    );
+    s.post("/v1/logs/audit/entries")
+        .bearer(&key.token)
+        .json(&json!({"kind": "t.paused"}))
+        .send()
+        .assert_error(503, "writes.paused");
+    s.admin("/v1/admin/writes", &json!({"paused": false}), 200);
+    let after = s
+        .post("/v1/logs/audit/entries")
+        .bearer(&key.token)
+        .json(&json!({"kind": "t.resumed"}))
+        .send();
+    assert_eq!(after.status, 201, "{}", after.text());
+    assert_eq!(s.size(&key.token, "audit"), 81);
+
     // What the service role must not do, each refused by PostgreSQL for
     // lack of privilege (not by a trigger, which an owner could disable).
     let mut svc = connect(&service_url);
@@ -147,8 +168,8 @@ fn service_role_serves_but_cannot_change_schema_or_triggers() {
         "TRUNCATE entries",
         "TRUNCATE checkpoints",
         "ALTER TABLE entries DISABLE TRIGGER ALL",
-        "ALTER TABLE checkpoints DISABLE TRIGGER entries_no_change",
-        "DROP TRIGGER entries_no_change ON entries",
+        "ALTER TABLE checkpoints DISABLE TRIGGER checkpoints_no_change",
+        "DROP TRIGGER entries_no_delete ON entries",
         "SET session_replication_role = replica",
         "CREATE TABLE shadow (x int)",
         "CREATE OR REPLACE FUNCTION evident_append_only() RETURNS trigger \
@@ -159,7 +180,7 @@ fn service_role_serves_but_cannot_change_schema_or_triggers() {
         "DELETE FROM keys",
         "UPDATE logs SET origin = 'x'",
         "DELETE FROM schema_migrations",
-        "UPDATE meta SET value = 'x'",
+        "UPDATE meta SET key = 'x'",
         "ALTER TABLE entries OWNER TO evident_service",
         "ALTER ROLE evident_service SUPERUSER",
     ];
@@ -180,14 +201,14 @@ fn service_role_serves_but_cannot_change_schema_or_triggers() {
     let mut owner = connect(&owner_url);
     let mut tx = owner.transaction().unwrap();
     tx.batch_execute(
-        "ALTER TABLE entries DISABLE TRIGGER USER; DELETE FROM entries WHERE idx = 79",
+        "ALTER TABLE entries DISABLE TRIGGER USER; DELETE FROM entries WHERE idx = 80",
     )
     .unwrap();
     tx.rollback().unwrap();
 
     // Nothing changed, and the log still verifies from the CLI as the
     // service role.
-    assert_eq!(s.size(&key.token, "audit"), 80);
+    assert_eq!(s.size(&key.token, "audit"), 81);
     let v = evident_at(
         &service_url,
         &data,
@@ -195,5 +216,5 @@ fn service_role_serves_but_cannot_change_schema_or_triggers() {
     );
     assert_eq!(v.code, 0, "{v:?}");
     assert_eq!(v.json()["valid"], true);
-    assert_eq!(v.json()["total_count"], 80);
+    assert_eq!(v.json()["total_count"], 81);
 }

@@ -2441,6 +2441,21 @@ pub fn writes_pause_is_set_seen_and_cleared(h: &mut dyn Harness) {
     a.set_writes_pause(None).expect("resume twice");
     assert_eq!(b.writes_pause().expect("read"), None);
     assert_eq!(entries(&mut *b, log.id, 0).len(), 3, "entries untouched");
+    // The pause is the only meta row that changes: the instance name (the
+    // first part of every origin) is fixed.
+    let instance = a.instance().expect("instance");
+    for sql in [
+        "UPDATE meta SET value = 'elsewhere' WHERE key = 'instance'",
+        "UPDATE meta SET key = 'writes_paused' WHERE key = 'instance'",
+        "DELETE FROM meta WHERE key = 'instance'",
+    ] {
+        let got = h.raw_sql(sql);
+        assert!(
+            matches!(got, Err(StoreError::AppendOnly(_))),
+            "{sql}: {got:?}"
+        );
+    }
+    assert_eq!(b.instance().expect("instance"), instance);
 }
 
 #[cfg(test)]

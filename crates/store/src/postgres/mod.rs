@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "keys_redaction_repair",
         sql: include_str!("../../migrations/postgres/0003_keys_redaction_repair.sql"),
     },
+    Migration {
+        version: 4,
+        name: "meta_guard",
+        sql: include_str!("../../migrations/postgres/0004_meta_guard.sql"),
+    },
 ];
 
 /// How long a writer waits for another's lock (the log row, a migration)

@@ -248,14 +248,17 @@ mod tests {
         let log = s
             .create_log("acme", "audit", "x/acme/audit", "then")
             .unwrap();
+        // Everything after version 1 is pending, and applies in order.
+        let later: Vec<(u32, String)> = MIGRATIONS[1..]
+            .iter()
+            .map(|m| (m.version, m.name.to_owned()))
+            .collect();
+        assert_eq!(later[0], (2, "tenants".to_owned()));
+        assert_eq!(s.migration_status().unwrap().pending, later);
         assert_eq!(
-            s.migration_status().unwrap().pending,
-            [
-                (2, "tenants".to_owned()),
-                (3, "keys_redaction_repair".to_owned())
-            ]
+            s.migrate_up().unwrap(),
+            later.iter().map(|l| l.0).collect::<Vec<_>>()
         );
-        assert_eq!(s.migrate_up().unwrap(), vec![2, 3]);
         assert_eq!(s.logs().unwrap(), [log]);
         assert_eq!(s.tenants().unwrap(), []);
         s.create_tenant("acme", "now").unwrap();
