@@ -34,6 +34,8 @@ const CLI_LOG: &str = "acme/audit";
 /// The entries tampered with: a body, and another entry's envelope.
 const BODY_EDITED: u64 = 30;
 const ENVELOPE_EDITED: u64 = 60;
+/// The append-only triggers the attacker drops first.
+const DROPPED: [&str; 2] = ["entries_no_delete", "entries_no_update"];
 
 /// Client entry `i`, as the application sends it.
 fn entry(i: u64) -> Value {
@@ -319,6 +321,12 @@ fn the_tamper_drill_from_first_break_to_sealed_repair() {
     assert_eq!(report["verified_size"], 60, "{report:#}");
     assert_eq!(report["total_count"], 130);
     assert_eq!(report["violation_count"], 6, "{report:#}");
+    // The dropped triggers are reported too, beside the verdict.
+    assert_eq!(
+        report["append_only_guards"],
+        json!({"missing": DROPPED, "altered": [], "unexpected": []}),
+        "{report:#}"
+    );
     // The running server reaches the same verdict from the same rows.
     let on_server = server_verify(&s, &k);
     assert_eq!(on_server["valid"], false);
@@ -396,6 +404,7 @@ fn the_tamper_drill_from_first_break_to_sealed_repair() {
     assert_eq!((&r["quarantined"], &r["inserted"]), (&json!(2), &json!(0)));
     assert_eq!(r["size"], 130);
     assert_eq!(r["repair_index"], 130);
+    assert_eq!(r["guards_restored"], json!(DROPPED));
 
     // Step 5, re-verify: valid, byte for byte the originals, the tampered
     // rows kept as evidence, the repair an entry of the log.
@@ -430,6 +439,29 @@ fn the_tamper_drill_from_first_break_to_sealed_repair() {
         json!([BODY_EDITED, ENVELOPE_EDITED])
     );
     assert_eq!(marker["body"]["data"]["quarantined"], 2);
+    assert_eq!(marker["body"]["data"]["guards_restored"], json!(DROPPED));
+    // The triggers are back: the attacker's next edit is refused, and
+    // verify no longer warns.
+    assert!(after.get("append_only_guards").is_none(), "{after:#}");
+    let again = attacker.db.execute(
+        "UPDATE entries SET body = x'00' WHERE log_id = ?1 AND idx = ?2",
+        params![attacker.log_id, BODY_EDITED as i64],
+    );
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("entries are append-only (UPDATE refused)")
+    );
+    assert!(
+        attacker
+            .db
+            .execute(
+                "DELETE FROM entries WHERE log_id = ?1 AND idx = 0",
+                params![attacker.log_id],
+            )
+            .is_err()
+    );
     // The running server serves the repaired rows and verifies them valid.
     assert_eq!(read_entry(&s, &k, BODY_EDITED)["body"]["actor"], "user-0");
     assert_eq!(
