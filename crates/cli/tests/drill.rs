@@ -40,7 +40,7 @@ const DROPPED: [&str; 2] = ["entries_no_delete", "entries_no_update"];
 /// Client entry `i`, as the application sends it.
 fn entry(i: u64) -> Value {
     json!({
-        "kind": if i % 2 == 0 { "access.granted" } else { "payment.approved" },
+        "kind": if i.is_multiple_of(2) { "access.granted" } else { "payment.approved" },
         "request_id": format!("req-{i:04}"),
         "actor": format!("user-{}", i % 5),
         "action": "read",
@@ -542,4 +542,135 @@ fn the_tamper_drill_from_first_break_to_sealed_repair() {
         failed.0 < pause.0 && pause.0 < repair.0 && repair.0 < resume.0,
         "{events:#?}"
     );
+}
+
+/// `evident verify-export DIR --vkey KEY`: exit status and report.
+fn verify_export(dir: &Path, vkey: &str) -> (i32, Value) {
+    let r = run::evident(&[
+        "verify-export",
+        path(dir),
+        "--vkey",
+        vkey,
+        "--format",
+        "json",
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{r:?}");
+    (r.code, r.json())
+}
+
+/// The signing key is feared leaked during an incident: writes are paused,
+/// the key is rotated while the server still runs (on the retired key),
+/// the server is restarted on the new key, writes resume, and the log
+/// verifies through the transition pinned to the old key or the new one,
+/// as stored, as exported, and against the seal made before the rotation.
+#[test]
+fn the_key_rotation_drill_rotate_while_paused_restart_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let anchors = tmp.path().join("anchors");
+    let mut s = Server::start(&data, &[]);
+    let old = s.vkey.clone();
+    s.tenant("acme");
+    let k = s.key("acme", &["append", "read", "verify"]);
+    append_batch(&s, &k, 0..20, 0);
+    append_batch(&s, &k, 20..40, 20);
+    let sealed = cli(&s, &["seal", "--log", CLI_LOG, "--anchors", path(&anchors)]);
+    assert_eq!(sealed.code, 0, "{sealed:?}");
+    assert_eq!(sealed.json()["sealed"][0]["size"], 40);
+
+    // Contain first.
+    let paused = cli(
+        &s,
+        &[
+            "writes",
+            "pause",
+            "--reason",
+            "INC-7 key exposure",
+            "--by",
+            "oncall",
+        ],
+    );
+    assert_eq!(paused.code, 0, "{paused:?}");
+    eventually(LIMIT, "appends refused while paused", || {
+        let r = s
+            .post(&format!("/v1/logs/{LOG}/entries"))
+            .bearer(&k.token)
+            .json(&entry(39))
+            .send();
+        (r.status == 503).then(|| r.assert_error(503, "writes.paused"))
+    });
+
+    // Rotate while paused, the server still running on the retired key.
+    let rotated = cli(&s, &["keys", "rotate"]);
+    assert_eq!(rotated.code, 0, "{rotated:?}");
+    let r = rotated.json();
+    assert_eq!(r["retired"], old.as_str());
+    let new = r["vkey"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    // Both logs with checkpoints (acme/audit and the system log) get a
+    // transition checkpoint signed by both keys.
+    assert_eq!(r["transition_checkpoints"], 2, "{r}");
+    // The running server still answers reads; appends stay refused.
+    assert_eq!(s.size(&k.token, LOG), 40);
+    assert_eq!(read_entry(&s, &k, 0)["body"]["actor"], "user-0");
+
+    // Restart on the new key: still paused (read before listening).
+    let stopped = s.terminate();
+    assert!(stopped.success(), "{stopped:?}: {}", s.stderr());
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.vkey, new);
+    let r = s
+        .post(&format!("/v1/logs/{LOG}/entries"))
+        .bearer(&k.token)
+        .json(&entry(40))
+        .send();
+    r.assert_error(503, "writes.paused");
+
+    // Resume: appends are signed with the new key.
+    let resumed = cli(&s, &["writes", "resume", "--by", "oncall"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    eventually(LIMIT, "appends accepted after resume", || {
+        let r = s
+            .post(&format!("/v1/logs/{LOG}/entries"))
+            .bearer(&k.token)
+            .json(&entry(40))
+            .send();
+        (r.status == 201).then(|| assert_eq!(r.json()["index"], 40, "{}", r.text()))
+    });
+    append_batch(&s, &k, 41..60, 41);
+
+    // Valid through the transition, pinned to either key: as stored...
+    for vkey in [&old, &new] {
+        let (code, report) = verify(&s, &["--vkey", vkey]);
+        assert_eq!(code, 0, "--vkey {vkey}: {report:#}");
+        assert_eq!(report["total_count"], 60);
+    }
+    // ... as exported, with no database ...
+    let export = tmp.path().join("export");
+    let exported = cli(&s, &["export", "--log", CLI_LOG, "--out", path(&export)]);
+    assert_eq!(exported.code, 0, "{exported:?}");
+    for vkey in [&old, &new] {
+        let (code, report) = verify_export(&export, vkey);
+        assert_eq!(code, 0, "--vkey {vkey}: {report:#}");
+        assert_eq!(report["total_count"], 60, "{report:#}");
+    }
+    // ... and against the seal made before the rotation and one after.
+    let sealed = cli(&s, &["seal", "--log", CLI_LOG, "--anchors", path(&anchors)]);
+    assert_eq!(sealed.code, 0, "{sealed:?}");
+    assert_eq!(sealed.json()["sealed"][0]["seq"], 1);
+    for vkey in [&old, &new] {
+        let (code, report) = verify(&s, &["--anchors", path(&anchors), "--vkey", vkey]);
+        assert_eq!(code, 0, "--vkey {vkey}: {report:#}");
+        assert_eq!(report["anchors"]["seals_checked"], 2, "{report:#}");
+    }
+
+    // The system log has the pause and the resume, and verifies too.
+    let events = system_events(&s);
+    assert_eq!(
+        event(&events, "evident.writes.paused").2["data"]["reason"],
+        "INC-7 key exposure"
+    );
+    event(&events, "evident.writes.resumed");
+    let sys = cli(&s, &["verify", "--log", "_system/events", "--vkey", &old]);
+    assert_eq!(sys.code, 0, "{sys:?}");
 }
