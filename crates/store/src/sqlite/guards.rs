@@ -133,6 +133,7 @@ impl SqliteStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use crate::Store;
     use crate::sqlite::SqliteStore;
