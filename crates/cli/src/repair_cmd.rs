@@ -55,11 +55,15 @@ pub const REPAIR_EVENT_KIND: &str = "evident.repair";
 /// records which entries were restored from where, and an `evident.repair`
 /// event goes to the `_system/events` log.
 ///
+/// On the embedded SQLite database, repair also puts back the append-only
+/// triggers an attacker dropped, altered or added (even when no row needs
+/// restoring) and names them in `guards_restored`.
+///
 /// Repair is the only command that rewrites a stored row, so it asks
 /// for confirmation; pass --yes when not at a terminal.
 ///
 /// Prints {log, source, size, restored, quarantined, inserted,
-/// repair_index, event_index}.
+/// repair_index, event_index, guards_restored}.
 #[derive(Debug, Args)]
 pub struct RepairArgs {
     #[command(flatten)]
@@ -367,6 +371,7 @@ pub fn repair(args: &RepairArgs) -> Result<(), CmdError> {
     let plan = plan(&mut *opened.store, &log, &trusted, &args.from)?;
     let restored: Vec<u64> = plan.rows.iter().map(|r| r.0.index).collect();
     if restored.is_empty() {
+        let guards = restore_guards(&dd)?;
         match args.format {
             Format::Json => print_json(&json!({
                 "log": log.path(),
@@ -375,12 +380,16 @@ pub fn repair(args: &RepairArgs) -> Result<(), CmdError> {
                 "restored": restored,
                 "quarantined": 0,
                 "inserted": 0,
+                "guards_restored": guards,
             })),
-            Format::Text => println!(
-                "{}: every entry below {} already matches the signed tree; nothing to repair",
-                log.path(),
-                plan.size
-            ),
+            Format::Text => {
+                println!(
+                    "{}: every entry below {} already matches the signed tree; nothing to repair",
+                    log.path(),
+                    plan.size
+                );
+                print_guards_text(&guards);
+            }
         }
         return Ok(());
     }
@@ -418,6 +427,9 @@ pub fn repair(args: &RepairArgs) -> Result<(), CmdError> {
             body: want.body.as_deref(),
         })
         .collect();
+    // The guards first, so the rewrite below goes through the one path
+    // the restored entries trigger permits (a quarantine row per change).
+    let guards = restore_guards(&dd)?;
     let now = evident_core::entry::format_ts(evident_store::sequencer::system_clock());
     opened.store.repair_entries(log.id, &restores, &now)?;
     let inserted = plan.rows.iter().filter(|r| r.1.is_none()).count();
@@ -430,6 +442,7 @@ pub fn repair(args: &RepairArgs) -> Result<(), CmdError> {
         "inserted": inserted,
         "source": source,
         "checkpoint_size": plan.size,
+        "guards_restored": guards,
     });
     let marker = append_system_entry(
         &dd,
@@ -455,18 +468,40 @@ pub fn repair(args: &RepairArgs) -> Result<(), CmdError> {
             "inserted": inserted,
             "repair_index": marker.index,
             "event_index": event,
+            "guards_restored": guards,
         })),
-        Format::Text => println!(
-            "{}: restored entries {:?} from {} ({} rows quarantined, {} reinserted); recorded by entry {}",
-            log.path(),
-            restored,
-            source,
-            quarantined,
-            inserted,
-            marker.index
-        ),
+        Format::Text => {
+            println!(
+                "{}: restored entries {:?} from {} ({} rows quarantined, {} reinserted); recorded by entry {}",
+                log.path(),
+                restored,
+                source,
+                quarantined,
+                inserted,
+                marker.index
+            );
+            print_guards_text(&guards);
+        }
     }
     Ok(())
+}
+
+/// Puts back the append-only triggers of an embedded SQLite database
+/// (an attacker who edited rows dropped them first); the names of those
+/// restored. A PostgreSQL database's triggers are not checked here.
+fn restore_guards(dd: &evident_store::DataDir) -> Result<Vec<String>, CmdError> {
+    if dd.database_url().is_some() {
+        return Ok(Vec::new());
+    }
+    Ok(SqliteStore::open(&dd.db_path(), false)?
+        .restore_guards()?
+        .names())
+}
+
+fn print_guards_text(guards: &[String]) {
+    if !guards.is_empty() {
+        println!("append-only triggers put back: {}", guards.join(", "));
+    }
 }
 
 /// Appends the `evident.repair` system event to `_system/events`.

@@ -4,9 +4,11 @@
 
 use clap::Args;
 use evident_core::ErrorCode;
+use evident_core::checkpoint::open_checkpoint;
 use evident_core::entry::format_ts;
-use evident_core::note::Verifiers;
+use evident_core::note::{VerifierKey, Verifiers};
 use evident_core::verify::Report;
+use evident_core::verify::open_checkpoints_at;
 use evident_store::anchor::{Anchor, AnchorError, AnchorReport, check_log, seal_log};
 use evident_store::sequencer::system_clock;
 use evident_store::{LogInfo, Store};
@@ -112,7 +114,8 @@ pub(crate) fn with_anchors(
     let Some(anchor) = anchor else {
         return Ok((v, None, report.valid));
     };
-    let a = check_log(store, log, anchor, keys).map_err(anchor_err)?;
+    let linked = seal_keys(store, log, keys)?;
+    let a = check_log(store, log, anchor, &linked).map_err(anchor_err)?;
     let valid = report.valid && a.violations.is_empty();
     if let Some(list) = v["violations"].as_array_mut() {
         for x in &a.violations {
@@ -133,6 +136,44 @@ pub(crate) fn with_anchors(
     v["valid"] = json!(valid);
     v["anchors"] = serde_json::to_value(&a).unwrap_or_default();
     Ok((v, Some(a), valid))
+}
+
+/// The keys a seal of `log` may be signed by: the trusted keys, and each
+/// key of the history that trust reaches the way verification links it
+/// (a rotation's transition checkpoint signed by a trusted key and the
+/// other): those that validly sign a checkpoint of the log opened with
+/// that linking. Without it, a seal published after a rotation fails
+/// `verify --anchors --vkey OLD`, and one from before fails `--vkey NEW`,
+/// though the log itself verifies pinned to either.
+fn seal_keys(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    keys: &Verifiers,
+) -> Result<Verifiers, CmdError> {
+    let history = evident_store::reader::key_history(store)?;
+    let checkpoints = store.checkpoints(log.id)?;
+    let mut linked: Vec<VerifierKey> = keys.keys().to_vec();
+    let opened = open_checkpoints_at(
+        checkpoints
+            .iter()
+            .map(|c| (evident_store::reader::seq_of(c), c.note.as_bytes())),
+        &history,
+        keys,
+    );
+    for (_, note, result) in opened {
+        if result.is_err() {
+            continue;
+        }
+        for p in history.periods() {
+            if !linked.contains(&p.key)
+                && open_checkpoint(note, &Verifiers::new([p.key.clone()]), Some(&log.origin))
+                    .is_ok()
+            {
+                linked.push(p.key.clone());
+            }
+        }
+    }
+    Ok(Verifiers::new(linked))
 }
 
 /// Text lines for an anchor check.

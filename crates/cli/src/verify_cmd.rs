@@ -29,6 +29,14 @@ use crate::{Format, Outcome};
 /// later seal: it is reported as `anchor.rollback` (or `anchor.fork`) in
 /// `violations` and in the report's `anchors` section.
 ///
+/// On the embedded SQLite database, the append-only triggers are checked
+/// against those the migrations create: when one is missing, altered or
+/// added, the output says so (`append_only_guards: {missing, altered,
+/// unexpected}` in JSON, a WARNING line in text) and `evident repair` puts
+/// them back. It does not change the verdict: the verdict rests on the
+/// bytes and signatures alone, and the triggers are the database's own
+/// defence, which an attacker with the file drops before editing rows.
+///
 /// Exit status: 0 valid, 1 problems found, 2 could not verify.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["log", "all"])))]
@@ -102,15 +110,31 @@ pub fn verify(args: &VerifyArgs) -> Result<Outcome, CmdError> {
         reports.push((value, valid));
     }
     let valid = reports.iter().all(|r| r.1);
-    let reports: Vec<serde_json::Value> = reports.into_iter().map(|r| r.0).collect();
+    let mut reports: Vec<serde_json::Value> = reports.into_iter().map(|r| r.0).collect();
+    let guards = guards(&args.data)?;
     if args.format == Format::Json {
         if args.all {
-            print_json(&json!({"valid": valid, "logs": reports}));
-        } else if let Some(r) = reports.first() {
+            let mut out = json!({"valid": valid, "logs": reports});
+            if let Some(g) = guards {
+                out["append_only_guards"] = g;
+            }
+            print_json(&out);
+        } else if let Some(r) = reports.first_mut() {
+            if let Some(g) = guards {
+                r["append_only_guards"] = g;
+            }
             print_json(r);
         }
-    } else if args.all && logs.is_empty() {
-        println!("no logs");
+    } else {
+        if args.all && logs.is_empty() {
+            println!("no logs");
+        }
+        if let Some(g) = guards {
+            println!(
+                "WARNING: the database's append-only triggers are not as its migrations create them (missing {}, altered {}, unexpected {}); `evident repair` puts them back",
+                g["missing"], g["altered"], g["unexpected"]
+            );
+        }
     }
     Ok(if valid {
         Outcome::Valid
@@ -193,4 +217,17 @@ pub(crate) fn print_text(log: &str, r: &Report) {
     if r.redacted_count > 0 {
         println!("{} bodies redacted", r.redacted_count);
     }
+}
+
+/// The append-only triggers of an embedded SQLite database, when they
+/// differ from the migrations'; `None` when intact or on PostgreSQL.
+fn guards(data: &DataArgs) -> Result<Option<serde_json::Value>, CmdError> {
+    let dd = data.data_dir();
+    if dd.database_url().is_some() {
+        return Ok(None);
+    }
+    let check = evident_store::sqlite::SqliteStore::open(&dd.db_path(), false)?.check_guards()?;
+    Ok((!check.intact()).then(|| {
+        json!({"missing": check.missing, "altered": check.altered, "unexpected": check.unexpected})
+    }))
 }

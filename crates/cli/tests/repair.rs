@@ -134,6 +134,38 @@ fn repair_from_an_export_restores_edited_body_and_envelope() {
     let again = repair(&ledger, &copy, true);
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(again.json()["restored"], serde_json::json!([]));
+    assert_eq!(again.json()["guards_restored"], serde_json::json!([]));
+}
+
+#[test]
+fn repair_puts_back_triggers_dropped_even_with_no_row_to_restore() {
+    let ledger = Ledger::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = export(&ledger, tmp.path());
+    let db = ledger.db();
+    drop_triggers(&db, &ENTRY_TRIGGERS);
+    let (code, r) = ledger.verify();
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(
+        r["append_only_guards"],
+        serde_json::json!({"missing": ["entries_no_delete", "entries_no_update"], "altered": [], "unexpected": []})
+    );
+    let text = ledger.verify_text();
+    assert!(
+        text.stdout
+            .contains("WARNING: the database's append-only triggers"),
+        "{text:?}"
+    );
+    let out = repair(&ledger, &copy, true);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = out.json();
+    assert_eq!(out["restored"], serde_json::json!([]));
+    assert_eq!(
+        out["guards_restored"],
+        serde_json::json!(["entries_no_delete", "entries_no_update"])
+    );
+    assert!(ledger.verify().1.get("append_only_guards").is_none());
+    assert!(db.execute("DELETE FROM entries WHERE idx = 1", []).is_err());
 }
 
 #[test]
@@ -145,8 +177,15 @@ fn repair_from_a_backup_file_restores_edited_and_deleted_rows() {
     let out = repair(&ledger, &copy, true);
     check_repaired(&ledger, &out, &tampered);
 
-    // A deleted row comes back too (tamper dropped the triggers).
+    // The repair put the triggers back: a DELETE is refused until the
+    // attacker drops them again.
     let db = ledger.db();
+    assert!(
+        db.execute("DELETE FROM entries WHERE idx = 45", [])
+            .is_err()
+    );
+    // A deleted row comes back too.
+    drop_triggers(&db, &ENTRY_TRIGGERS);
     db.execute("DELETE FROM entries WHERE idx = 45", [])
         .unwrap();
     let (code, r) = ledger.verify();
@@ -154,6 +193,10 @@ fn repair_from_a_backup_file_restores_edited_and_deleted_rows() {
     let out = repair(&ledger, &copy, true);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.json()["inserted"], 1);
+    assert_eq!(
+        out.json()["guards_restored"],
+        serde_json::json!(["entries_no_delete", "entries_no_update"])
+    );
     assert_eq!(ledger.verify().0, 0);
 }
 

@@ -37,6 +37,9 @@ use crate::model::{
 mod auth;
 pub mod backup;
 mod curate;
+mod guards;
+
+pub use guards::GuardCheck;
 
 /// SQLite's migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
