@@ -144,7 +144,7 @@ impl Anchor {
             PathBuf::from(p)
         } else if location.starts_with("s3://") {
             return Ok(Anchor {
-                kind: Kind::S3(s3::S3Anchor::open(location)?),
+                kind: Kind::S3(s3::S3Anchor::open(location, &[])?),
                 location: location.to_owned(),
             });
         } else if ["gs://", "az://", "azure://", "abfs://", "abfss://"]
@@ -165,6 +165,18 @@ impl Anchor {
         };
         Ok(Anchor {
             kind: Kind::Dir(path),
+            location: location.to_owned(),
+        })
+    }
+
+    /// The object-store anchor at `location` (`s3://bucket/prefix`) with
+    /// explicit settings, named as the AWS environment variables are
+    /// (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, …), which override the
+    /// environment: for a program that holds its S3 credentials somewhere
+    /// other than its environment, or several anchors with different ones.
+    pub fn open_s3_with(location: &str, settings: &[(&str, &str)]) -> Result<Anchor, AnchorError> {
+        Ok(Anchor {
+            kind: Kind::S3(s3::S3Anchor::open(location, settings)?),
             location: location.to_owned(),
         })
     }

@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
@@ -79,17 +79,21 @@ pub(super) fn parse_location(location: &str) -> Result<(String, String), AnchorE
 }
 
 impl S3Anchor {
-    /// The anchor at `location`, configured from the AWS environment. No
+    /// The anchor at `location`, configured from the AWS environment and
+    /// then `settings` (AWS variable names, e.g. `AWS_ENDPOINT_URL`). No
     /// request is made: a wrong endpoint or key shows on first use.
-    pub(super) fn open(location: &str) -> Result<S3Anchor, AnchorError> {
+    pub(super) fn open(location: &str, settings: &[(&str, &str)]) -> Result<S3Anchor, AnchorError> {
         let (bucket, prefix) = parse_location(location)?;
-        let client = AmazonS3Builder::from_env()
-            .with_bucket_name(&bucket)
-            .build()
-            .map_err(|source| AnchorError::ObjectStoreConfig {
-                location: location.to_owned(),
-                source,
-            })?;
+        let config = |source| AnchorError::ObjectStoreConfig {
+            location: location.to_owned(),
+            source,
+        };
+        let mut builder = AmazonS3Builder::from_env();
+        for (name, value) in settings {
+            let key: AmazonS3ConfigKey = name.to_ascii_lowercase().parse().map_err(config)?;
+            builder = builder.with_config(key, *value);
+        }
+        let client = builder.with_bucket_name(&bucket).build().map_err(config)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
