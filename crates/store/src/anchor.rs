@@ -66,7 +66,7 @@ pub enum AnchorError {
     /// The object store does not refuse a put over an existing object, so
     /// it cannot keep seals from being replaced.
     #[error(
-        "anchor {location:?}: the object store does not support conditional puts (If-None-Match: *), so a seal there could be overwritten; use a store that does (AWS S3, MinIO, Cloudflare R2, Ceph RGW) or a directory"
+        "anchor {location:?}: the object store does not support conditional puts (If-None-Match: *), so a seal there could be overwritten; use a store that does (AWS S3, MinIO, Cloudflare R2) or a directory"
     )]
     NoConditionalPut {
         /// As given.
