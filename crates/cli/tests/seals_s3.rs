@@ -69,12 +69,7 @@ impl Moto {
             eprintln!("skipped: moto's S3 server is not installed ({why})");
             return None;
         }
-        // A free port: bound and released, then handed to moto.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(&python)
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
             .arg(port.to_string())
@@ -116,13 +111,7 @@ impl Moto {
 
     /// The AWS settings that point a client at this server.
     fn settings(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", "testing".into()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ENDPOINT_URL", format!("http://{}", self.addr)),
-            ("AWS_ALLOW_HTTP", "true".into()),
-        ]
+        settings_for(self.addr)
     }
 
     /// `evident ARGS…` with this server's AWS settings and no other
@@ -188,11 +177,113 @@ impl Moto {
     }
 }
 
+/// An S3-compatible server that ignores conditional puts, as some older
+/// ones do: a proxy in front of moto that forwards every request without
+/// its `If-None-Match` header.
+const NO_CONDITIONS_PROXY: &str = r#"
+import http.client, sys
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+upstream, port = int(sys.argv[1]), int(sys.argv[2])
+class Forward(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def forward(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("if-none-match", "connection")}
+        up = http.client.HTTPConnection("127.0.0.1", upstream)
+        up.request(self.command, self.path, body=body, headers=headers)
+        r = up.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("connection", "content-length", "transfer-encoding", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        up.close()
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("127.0.0.1", port), Forward).serve_forever()
+"#;
+
+/// [`NO_CONDITIONS_PROXY`] running, killed on drop.
+#[derive(Debug)]
+struct Proxy {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Proxy {
+    fn start(moto: &Moto) -> Proxy {
+        let python = std::env::var("EVIDENT_MOTO_PYTHON").unwrap_or_else(|_| "python3".into());
+        let port = free_port();
+        let child = Command::new(&python)
+            .args(["-c", NO_CONDITIONS_PROXY])
+            .arg(moto.addr.port().to_string())
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut proxy = Proxy {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = Req::new(proxy.addr, "GET", &format!("/{BUCKET}?list-type=2"))
+                .header("Authorization", FAKE_AUTH)
+                .try_send()
+            {
+                assert_eq!(r.status, 200, "through the proxy: {}", r.text());
+                return proxy;
+            }
+            if let Some(status) = proxy.child.try_wait().unwrap() {
+                panic!("the proxy exited before answering: {status}");
+            }
+            assert!(started.elapsed() < MOTO_START, "the proxy did not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port that was free a moment ago: bound, released, handed on.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The AWS settings that point a client at the S3 server at `addr`.
+fn settings_for(addr: SocketAddr) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL", format!("http://{addr}")),
+        ("AWS_ALLOW_HTTP", "true".into()),
+    ]
 }
 
 fn seal(moto: &Moto, ledger: &Ledger) -> Run {
@@ -454,6 +545,56 @@ fn racing_sealers_one_wins_the_other_gets_a_conflict() {
     let e = plain.publish(origin, 2, b"x").unwrap_err();
     assert_eq!(e.code(), "anchor.no_conditional_put", "{e}");
     assert_eq!(moto.keys("anchors/").len(), 2);
+}
+
+#[test]
+fn a_store_that_ignores_conditional_puts_is_refused() {
+    let Some(moto) = Moto::start() else { return };
+    let proxy = Proxy::start(&moto);
+    let origin = "evident.local/acme/audit";
+    let settings = settings_for(proxy.addr);
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let anchor = Anchor::open_s3_with(&moto.location(), &pairs).unwrap();
+
+    // The put went through (the store took it unconditionally), and the
+    // anchor says the store cannot be trusted to keep it.
+    let e = anchor.publish(origin, 0, b"seal 0\n").unwrap_err();
+    assert_eq!(e.code(), "anchor.no_conditional_put", "{e}");
+    assert_eq!(moto.get(&seal_key(0)), b"seal 0\n");
+
+    // Straight to moto, which honours the condition, the same anchor
+    // code refuses a second seal 0: it is the store that made the difference.
+    let e = moto.anchor().publish(origin, 0, b"other\n").unwrap_err();
+    assert_eq!(e.code(), "anchor.conflict", "{e}");
+
+    // And through the CLI: `evident seal` exits with the code.
+    let ledger = Ledger::new();
+    let mut cmd = run::command(&[
+        "seal",
+        "--data-dir",
+        ledger.data_dir(),
+        "--log",
+        LOG,
+        "--anchors",
+        &format!("s3://{BUCKET}/cli"),
+        "--format",
+        "json",
+    ]);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(var);
+        }
+    }
+    for (k, v) in &settings {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer["error"]["code"], "anchor.no_conditional_put",
+        "{answer}"
+    );
 }
 
 /// `HH:MM` UTC of the next minute boundary at least 15 s away.
