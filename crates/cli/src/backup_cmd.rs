@@ -61,7 +61,7 @@ pub struct RestoreCheckArgs {
     #[arg(long = "vkey")]
     vkeys: Vec<String>,
     /// Also check every log against the seals in this anchor (a directory
-    /// path or file:///dir): a backup older than the last seal is reported
+    /// path, file:///dir or s3://bucket/prefix): a backup older than the last seal is reported
     /// as anchor.rollback.
     #[arg(long)]
     anchors: Option<String>,

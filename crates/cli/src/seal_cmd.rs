@@ -18,8 +18,16 @@ use crate::Format;
 use crate::common::{CmdError, DataArgs, parse_vkeys, print_json};
 
 /// Seal logs: publish each one's latest signed checkpoint to an anchor
-/// outside the database (a directory: a path or file:///path), linked to
-/// the seal before it.
+/// outside the database (a directory: a path or file:///path; or an
+/// S3-compatible bucket: s3://bucket/prefix), linked to the seal before it.
+///
+/// An s3:// anchor is configured by the standard AWS environment:
+/// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN too for
+/// temporary keys; without keys, a web identity or the instance's role),
+/// AWS_REGION, and for a store other
+/// than AWS: AWS_ENDPOINT_URL, plus AWS_ALLOW_HTTP=true for a plain-http
+/// endpoint. Seals are created with a conditional put (If-None-Match: *);
+/// a store that ignores it is refused with anchor.no_conditional_put.
 ///
 /// Before sealing, the log is checked against the seals already there; a
 /// log that is smaller than a seal (restored from an old backup, tail cut)
@@ -39,7 +47,8 @@ pub struct SealArgs {
     /// Seal every log.
     #[arg(long)]
     all: bool,
-    /// Where seals are published: a directory path or file:///dir.
+    /// Where seals are published: a directory path, file:///dir or
+    /// s3://bucket/prefix.
     #[arg(long, env = "EVIDENT_SEAL_ANCHORS")]
     anchors: String,
     /// Trust only this verifier key for the seals already published

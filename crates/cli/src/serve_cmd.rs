@@ -29,7 +29,8 @@ use crate::common::CmdError;
 /// address. SIGTERM or SIGINT drains: no new connections, requests in
 /// flight answered, queued batches committed and signed, exit 0.
 ///
-/// With `seal_anchors` (EVIDENT_SEAL_ANCHORS, a directory) the server
+/// With `seal_anchors` (EVIDENT_SEAL_ANCHORS, a directory or
+/// s3://bucket/prefix with the AWS_* environment) the server
 /// seals every log daily at `seal_time` (EVIDENT_SEAL_TIME, HH:MM UTC);
 /// `[[webhooks]]` tables in the config file (url, secrets) receive signed
 /// integrity events. Appends answer 503 writes.paused while `evident

@@ -53,7 +53,7 @@ pub struct VerifyArgs {
     #[arg(long = "vkey")]
     vkeys: Vec<String>,
     /// Also check every log against the seals in this anchor (a directory
-    /// path or file:///dir).
+    /// path, file:///dir or s3://bucket/prefix; see `evident seal --help`).
     #[arg(long)]
     anchors: Option<String>,
     /// Output format.

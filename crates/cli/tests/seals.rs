@@ -311,7 +311,7 @@ fn a_tampered_or_foreign_seal_breaks_the_chain() {
         ledger.data_dir(),
         "--all",
         "--anchors",
-        "s3://bucket/x",
+        "gs://bucket/x",
         "--format",
         "json",
     ]);

@@ -2,17 +2,18 @@
 //! checks of a log against them (see `evident_core::seal`).
 //!
 //! An anchor is named by a location: a directory (`/var/lib/evident-seals`
-//! or `file:///var/lib/evident-seals`). Each log's seals are files
+//! or `file:///var/lib/evident-seals`) or an S3-compatible bucket
+//! (`s3://bucket/prefix`, see [`s3`]). Each log's seals are objects
 //! `<anchor>/<origin>/seal-<seq, 12 digits>.json`, created once (never
-//! overwritten: a second sealer racing for the same number fails) and
-//! synced before the seal is reported. The directory should live where
-//! the database's host cannot rewrite it: another machine's mount, a
-//! write-once bucket synced from it, a WORM volume.
+//! overwritten: a second sealer racing for the same number fails with
+//! `anchor.conflict`) and durable before the seal is reported. The anchor
+//! should live where the database's host cannot rewrite it: another
+//! machine's mount, a WORM volume, a bucket with object lock.
 //!
-//! `s3://bucket/prefix` (an object store through the `object_store`
-//! crate) is recognised but not built into this version: it answers
-//! `anchor.unsupported`. `memory:` is refused: a seal must outlive the
-//! process.
+//! Other object stores (`gs://`, `az://`) answer `anchor.unsupported`.
+//! `memory:` is refused: a seal must outlive the process.
+
+mod s3;
 
 use std::path::{Path, PathBuf};
 
@@ -42,9 +43,35 @@ pub enum AnchorError {
     },
     /// An object store this build does not include.
     #[error(
-        "anchor location {0:?}: object-store anchors are not built into this version; use a directory"
+        "anchor location {0:?}: only s3:// object stores are built into this version; use s3://bucket/prefix or a directory"
     )]
     Unsupported(String),
+    /// The object store could not be configured from the location and
+    /// the AWS environment.
+    #[error("anchor {location:?}: {source}")]
+    ObjectStoreConfig {
+        /// As given.
+        location: String,
+        /// Why.
+        source: object_store::Error,
+    },
+    /// A request to the object store failed.
+    #[error("anchor {object}: {source}")]
+    ObjectStore {
+        /// The object or prefix (`s3://bucket/key`).
+        object: String,
+        /// Why.
+        source: object_store::Error,
+    },
+    /// The object store does not refuse a put over an existing object, so
+    /// it cannot keep seals from being replaced.
+    #[error(
+        "anchor {location:?}: the object store does not support conditional puts (If-None-Match: *), so a seal there could be overwritten; use a store that does (AWS S3, MinIO, Cloudflare R2) or a directory"
+    )]
+    NoConditionalPut {
+        /// As given.
+        location: String,
+    },
     /// Reading or writing the anchor failed.
     #[error("anchor {}: {source}", path.display())]
     Io {
@@ -80,7 +107,9 @@ impl ErrorCode for AnchorError {
         match self {
             AnchorError::BadLocation { .. } => "anchor.bad_location",
             AnchorError::Unsupported(_) => "anchor.unsupported",
-            AnchorError::Io { .. } => "anchor.io",
+            AnchorError::ObjectStoreConfig { .. } => "anchor.bad_location",
+            AnchorError::Io { .. } | AnchorError::ObjectStore { .. } => "anchor.io",
+            AnchorError::NoConditionalPut { .. } => "anchor.no_conditional_put",
             AnchorError::Conflict { .. } => "anchor.conflict",
             AnchorError::Inconsistent { .. } => "anchor.inconsistent",
             AnchorError::Store(e) => e.code(),
@@ -88,11 +117,17 @@ impl ErrorCode for AnchorError {
     }
 }
 
-/// A directory anchor.
+/// An anchor: a directory or an object store, behind one API.
 #[derive(Debug, Clone)]
 pub struct Anchor {
-    root: PathBuf,
+    kind: Kind,
     location: String,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Dir(PathBuf),
+    S3(s3::S3Anchor),
 }
 
 impl Anchor {
@@ -108,6 +143,14 @@ impl Anchor {
             }
             PathBuf::from(p)
         } else if location.starts_with("s3://") {
+            return Ok(Anchor {
+                kind: Kind::S3(s3::S3Anchor::open(location, &[])?),
+                location: location.to_owned(),
+            });
+        } else if ["gs://", "az://", "azure://", "abfs://", "abfss://"]
+            .iter()
+            .any(|s| location.starts_with(s))
+        {
             return Err(AnchorError::Unsupported(location.to_owned()));
         } else if location.starts_with("memory:") {
             return Err(bad(
@@ -121,7 +164,19 @@ impl Anchor {
             PathBuf::from(location)
         };
         Ok(Anchor {
-            root: path,
+            kind: Kind::Dir(path),
+            location: location.to_owned(),
+        })
+    }
+
+    /// The object-store anchor at `location` (`s3://bucket/prefix`) with
+    /// explicit settings, named as the AWS environment variables are
+    /// (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, …), which override the
+    /// environment: for a program that holds its S3 credentials somewhere
+    /// other than its environment, or several anchors with different ones.
+    pub fn open_s3_with(location: &str, settings: &[(&str, &str)]) -> Result<Anchor, AnchorError> {
+        Ok(Anchor {
+            kind: Kind::S3(s3::S3Anchor::open(location, settings)?),
             location: location.to_owned(),
         })
     }
@@ -131,74 +186,86 @@ impl Anchor {
         &self.location
     }
 
-    fn dir(&self, origin: &str) -> PathBuf {
-        self.root.join(origin)
-    }
-
     /// Every seal record of the log `origin`, in seal-number order, as
     /// stored bytes.
     pub fn seals(&self, origin: &str) -> Result<Vec<Vec<u8>>, AnchorError> {
-        let dir = self.dir(origin);
-        let io = |path: &Path, source| AnchorError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let listing = match std::fs::read_dir(&dir) {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&dir, e)),
-        };
-        let mut names = Vec::new();
-        for item in listing {
-            let item = item.map_err(|e| io(&dir, e))?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            if name.starts_with("seal-") && name.ends_with(".json") {
-                names.push(name);
-            }
+        match &self.kind {
+            Kind::Dir(root) => dir_seals(&root.join(origin)),
+            Kind::S3(s3) => s3.seals(origin),
         }
-        names.sort();
-        names
-            .iter()
-            .map(|n| {
-                let p = dir.join(n);
-                std::fs::read(&p).map_err(|e| io(&p, e))
-            })
-            .collect()
     }
 
-    /// Publishes seal `seq` of `origin`; fails if that number exists.
-    pub fn publish(&self, origin: &str, seq: u64, bytes: &[u8]) -> Result<PathBuf, AnchorError> {
-        use std::io::Write;
-        let dir = self.dir(origin);
-        let io = |path: &Path, source| AnchorError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let path = dir.join(format!("seal-{seq:012}.json"));
-        let mut f = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(AnchorError::Conflict {
-                    origin: origin.to_owned(),
-                    seq,
-                });
+    /// Publishes seal `seq` of `origin`; fails with
+    /// [`AnchorError::Conflict`] if that number exists. Returns where the
+    /// seal was written (a path or an `s3://` URL).
+    pub fn publish(&self, origin: &str, seq: u64, bytes: &[u8]) -> Result<String, AnchorError> {
+        match &self.kind {
+            Kind::Dir(root) => {
+                dir_publish(&root.join(origin), origin, seq, bytes).map(|p| p.display().to_string())
             }
-            Err(e) => return Err(io(&path, e)),
-        };
-        f.write_all(bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| io(&path, e))?;
-        // The new name is durable too.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
+            Kind::S3(s3) => s3.publish(origin, seq, bytes),
         }
-        Ok(path)
     }
+}
+
+fn dir_seals(dir: &Path) -> Result<Vec<Vec<u8>>, AnchorError> {
+    let io = |path: &Path, source| AnchorError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir, e)),
+    };
+    let mut names = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| io(dir, e))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        if name.starts_with("seal-") && name.ends_with(".json") {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names
+        .iter()
+        .map(|n| {
+            let p = dir.join(n);
+            std::fs::read(&p).map_err(|e| io(&p, e))
+        })
+        .collect()
+}
+
+fn dir_publish(dir: &Path, origin: &str, seq: u64, bytes: &[u8]) -> Result<PathBuf, AnchorError> {
+    use std::io::Write;
+    let io = |path: &Path, source| AnchorError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let path = dir.join(format!("seal-{seq:012}.json"));
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(AnchorError::Conflict {
+                origin: origin.to_owned(),
+                seq,
+            });
+        }
+        Err(e) => return Err(io(&path, e)),
+    };
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io(&path, e))?;
+    // The new name is durable too.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(path)
 }
 
 /// A log checked against its seals: what `verify --anchors` reports.
@@ -317,7 +384,7 @@ pub fn seal_log(
         seq: seal.seq,
         size: cp.size,
         root: cp.root.to_base64(),
-        object: path.display().to_string(),
+        object: path,
     }))
 }
 
@@ -331,7 +398,9 @@ mod tests {
         assert!(Anchor::open("/tmp/seals").is_ok());
         assert!(Anchor::open("file:///tmp/seals").is_ok());
         let code = |l: &str| Anchor::open(l).unwrap_err().code();
-        assert_eq!(code("s3://bucket/prefix"), "anchor.unsupported");
+        assert!(Anchor::open("s3://bucket/prefix").is_ok());
+        assert_eq!(code("gs://bucket/prefix"), "anchor.unsupported");
+        assert_eq!(code("s3://"), "anchor.bad_location");
         assert_eq!(code("memory:"), "anchor.bad_location");
         assert_eq!(code("file://relative"), "anchor.bad_location");
         assert_eq!(code("gopher://x"), "anchor.bad_location");
