@@ -33,8 +33,9 @@ use crate::exception_cmd::append_system_entry;
 use crate::export_cmd::bodies::BodyReader;
 use crate::export_cmd::layout::{BODIES, CHECKPOINT, read_opt};
 
-/// Kind of the entry a repair appends to the repaired log.
-pub const CHAIN_REPAIRED_KIND: &str = "evident.chain_repaired";
+/// Kind of the entry a repair appends to the repaired log (verify lists
+/// these under `repairs`).
+pub use evident_core::verify::CHAIN_REPAIRED_KIND;
 /// Kind of the system event a repair records in `_system/events`.
 pub const REPAIR_EVENT_KIND: &str = "evident.repair";
 

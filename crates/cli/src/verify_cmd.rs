@@ -214,6 +214,12 @@ pub(crate) fn print_text(log: &str, r: &Report) {
             r.acknowledged.len()
         );
     }
+    for rep in &r.repairs {
+        println!(
+            "repaired at index {}: restored {:?} from a trusted copy",
+            rep.index, rep.restored
+        );
+    }
     if r.redacted_count > 0 {
         println!("{} bodies redacted", r.redacted_count);
     }

@@ -290,6 +290,9 @@ fn the_tamper_drill_from_first_break_to_sealed_repair() {
     // on disagrees (located at 61, the first entry-level problem after
     // the last matching checkpoint, 60).
     let (code, report) = verify(&s, &[]);
+    // The reports are the drill's record (the closing notes and the
+    // runbook quote them): shown with --nocapture.
+    eprintln!("drill: verify before the repair:\n{report:#}");
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(report["valid"], false);
     assert_eq!(
@@ -409,6 +412,12 @@ fn the_tamper_drill_from_first_break_to_sealed_repair() {
     // Step 5, re-verify: valid, byte for byte the originals, the tampered
     // rows kept as evidence, the repair an entry of the log.
     let (code, after) = verify(&s, &["--vkey", &s.vkey]);
+    eprintln!("drill: verify after the repair:\n{after:#}");
+    assert_eq!(
+        after["repairs"],
+        serde_json::json!([{"index": 130, "restored": [30, 60]}]),
+        "the report shows the repair: {after:#}"
+    );
     assert_eq!(code, 0, "{after:#}");
     assert_eq!(
         (

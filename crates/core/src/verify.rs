@@ -63,6 +63,47 @@ pub const MAX_LISTED: usize = 10_000;
 pub const EXCEPTION_KIND: &str = "evident.exception";
 /// Kind of the entries that record an erased body.
 pub const REDACTION_KIND: &str = "evident.redaction";
+/// Kind of the entries that record a repair from a trusted copy (see
+/// [`Repair`]).
+pub const CHAIN_REPAIRED_KIND: &str = "evident.chain_repaired";
+
+/// A repair the log records: an `evident.chain_repaired` entry whose body
+/// lists, in `data.restored`, the earlier entries whose original bytes
+/// were put back from a trusted copy. A repaired entry verifies like any
+/// other (its bytes are the signed ones again), so without this list the
+/// report would not show that anything happened: an operator or auditor
+/// reads here which entries were once tampered with and where the repair
+/// is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    /// Index of the `evident.chain_repaired` entry.
+    pub index: u64,
+    /// Entries it says were restored (each before it).
+    pub restored: Vec<u64>,
+}
+
+impl Repair {
+    /// Reads a repair marker's body; indices not before the marker are
+    /// ignored (a marker cannot vouch for what came after it).
+    pub fn from_body(body: &Body, at: u64) -> Repair {
+        let restored = body
+            .data
+            .as_ref()
+            .and_then(|d| d.get("restored"))
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(serde_json::Value::as_u64)
+                    .filter(|&i| i < at)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Repair {
+            index: at,
+            restored,
+        }
+    }
+}
 
 /// One stored entry as the verifier receives it.
 #[derive(Debug, Clone, Copy)]
@@ -361,6 +402,9 @@ pub struct Report {
     pub acknowledged: Vec<Violation>,
     /// Entries whose body was erased with a redaction entry.
     pub redacted_count: u64,
+    /// Repairs recorded in the log, in index order.
+    #[serde(default)]
+    pub repairs: Vec<Repair>,
     /// Last index of the unbroken prefix.
     pub last_verified_index: Option<u64>,
     /// `ts` of that entry.
@@ -630,6 +674,7 @@ pub struct LogVerifier {
 
     exceptions: Vec<Exception>,
     redactions: Vec<Exception>,
+    repairs: Vec<Repair>,
     /// Entries whose body is absent, waiting for a redaction entry.
     missing_bodies: Vec<Violation>,
     found: Vec<Violation>,
@@ -679,6 +724,7 @@ impl LogVerifier {
             boundary_ts: HashMap::new(),
             exceptions: Vec::new(),
             redactions: Vec::new(),
+            repairs: Vec::new(),
             missing_bodies: Vec::new(),
             found: Vec::new(),
             found_count: 0,
@@ -1083,6 +1129,10 @@ impl LogVerifier {
                                 ),
                                 self,
                             );
+                        } else if env.kind == CHAIN_REPAIRED_KIND {
+                            if let Ok(b) = Body::parse(body) {
+                                self.repairs.push(Repair::from_body(&b, env.index));
+                            }
                         } else if env.kind == EXCEPTION_KIND || env.kind == REDACTION_KIND {
                             let range = Body::parse(body)
                                 .ok()
@@ -1238,6 +1288,7 @@ impl LogVerifier {
             first_break,
             acknowledged,
             redacted_count,
+            repairs: std::mem::take(&mut self.repairs),
             last_verified_index,
             last_verified_timestamp,
             violation_count,
