@@ -169,15 +169,9 @@ impl DataDir {
                 });
             }
         }
-        create_private_dir(&self.dir)?;
-        if let Some(parent) = self.key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
-            create_private_dir(parent)?;
-        }
+        self.create_dirs()?;
 
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
-        let key = SigningKey::from_bytes(&seed);
+        let key = new_signing_key()?;
         let signer = NoteSigner::new(instance, key.clone())?;
         write_key(&self.key_file, &key)?;
 
@@ -206,6 +200,16 @@ impl DataDir {
         })
     }
 
+    /// Creates the data directory and the key file's directory (mode
+    /// 0700), for a new key.
+    fn create_dirs(&self) -> Result<()> {
+        create_private_dir(&self.dir)?;
+        if let Some(parent) = self.key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+        Ok(())
+    }
+
     fn init_postgres(&self, url: &str, instance: &str) -> Result<Initialized> {
         let mut store = PgStore::connect(url)?;
         store.migrate_up()?;
@@ -217,14 +221,8 @@ impl DataDir {
         let (key, wrote) = if self.key_file.exists() {
             (read_key(&self.key_file)?, false)
         } else {
-            create_private_dir(&self.dir)?;
-            if let Some(parent) = self.key_file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                create_private_dir(parent)?;
-            }
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed)
-                .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
-            let key = SigningKey::from_bytes(&seed);
+            self.create_dirs()?;
+            let key = new_signing_key()?;
             write_key(&self.key_file, &key)?;
             (key, true)
         };
@@ -313,10 +311,7 @@ impl DataDir {
                 source,
             })?;
         }
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
-        let key = SigningKey::from_bytes(&seed);
+        let key = new_signing_key()?;
         let new = NoteSigner::new(&opened.instance, key.clone())?;
         write_key(&next, &key)?;
         let committed = self.rotate_in_db(opened, &old, &new);
@@ -477,6 +472,14 @@ pub fn split_log_path(path: &str) -> Result<(&str, &str)> {
     let (tenant, name) = path.split_once('/').ok_or_else(bad)?;
     origin(DEFAULT_INSTANCE, tenant, name)?;
     Ok((tenant, name))
+}
+
+/// A new Ed25519 signing key from the operating system's randomness.
+fn new_signing_key() -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| StoreError::Signing(format!("no randomness for a key: {e}")))?;
+    Ok(SigningKey::from_bytes(&seed))
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
