@@ -224,6 +224,7 @@ pub async fn run(
         backend,
         open,
         writer_store,
+        pause,
     ) = tokio::task::block_in_place(|| -> Result<_, StartError> {
         let initialised_now = prepare_database(&dir, &config)?;
         if dir.database_url().is_some() {
@@ -240,6 +241,7 @@ pub async fn run(
         let head = opened.store.migration_status()?.current;
         let (system_log, admin_file) = prepare_system(&mut *opened.store, &instance, dir.dir())?;
         let backend = opened.store.backend();
+        let pause = opened.store.writes_pause()?;
         let busy = Duration::from_millis(config.db_busy_timeout_ms);
         let open = match dir.database_url() {
             Some(url) => postgres_opener(url.to_owned(), busy),
@@ -256,6 +258,7 @@ pub async fn run(
             backend,
             open,
             writer_store,
+            pause,
         ))
     })?;
     let vkey = signer.verifier_key().to_string();
@@ -273,10 +276,7 @@ pub async fn run(
     );
     // Known before the first request: a server started during a pause
     // must not take one append.
-    tokio::task::block_in_place(|| -> Result<_, StartError> {
-        let mut store = open()?;
-        Ok(writer.pause().refresh(&mut *store)?)
-    })?;
+    writer.pause().set(pause);
     metrics.set_writes_paused(writer.pause().is_paused());
     let pool = Pool::new(open, config.read_connections);
     let system = SystemLog::new(system_log, Arc::clone(&writer), Arc::clone(&metrics));
