@@ -321,20 +321,6 @@ fn a_tampered_or_foreign_seal_breaks_the_chain() {
     );
 }
 
-/// `HH:MM` UTC of the next minute boundary at least 15 s away.
-fn next_minute() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut at = (now / 60 + 1) * 60;
-    if at - now < 15 {
-        at += 60;
-    }
-    let day = at % 86_400;
-    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
-}
-
 #[test]
 fn the_daily_sealer_seals_and_reports_a_rollback() {
     let ledger = Ledger::new();
@@ -353,7 +339,7 @@ fn the_daily_sealer_seals_and_reports_a_rollback() {
     assert_eq!(seal(&ledger, &anchors).code, 0);
     std::fs::copy(&old, ledger.db_path()).unwrap();
 
-    let at = next_minute();
+    let at = server::next_minute();
     let s = server::Server::start(
         Path::new(ledger.data_dir()),
         &[

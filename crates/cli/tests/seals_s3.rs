@@ -597,25 +597,11 @@ fn a_store_that_ignores_conditional_puts_is_refused() {
     );
 }
 
-/// `HH:MM` UTC of the next minute boundary at least 15 s away.
-fn next_minute() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut at = (now / 60 + 1) * 60;
-    if at - now < 15 {
-        at += 60;
-    }
-    let day = at % 86_400;
-    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
-}
-
 #[test]
 fn the_daily_sealer_publishes_to_the_bucket() {
     let Some(moto) = Moto::start() else { return };
     let ledger = Ledger::new();
-    let at = next_minute();
+    let at = server::next_minute();
     let location = moto.location();
     let settings = moto.settings();
     let mut env: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -505,3 +505,18 @@ pub(crate) fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> 
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `HH:MM` UTC of the next minute boundary at least 15 s away: a
+/// `seal_time` a test can wait for.
+pub(crate) fn next_minute() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut at = (now / 60 + 1) * 60;
+    if at - now < 15 {
+        at += 60;
+    }
+    let day = at % 86_400;
+    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
+}
