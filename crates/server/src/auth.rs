@@ -190,7 +190,7 @@ async fn authenticate(
     let lookup_id = id.clone();
     let found = state
         .pool
-        .with(move |s| s.find_api_key(&lookup_id).map_err(ApiError::from))
+        .quick(move |s| s.find_api_key(&lookup_id).map_err(ApiError::from))
         .await
         .map_err(|e| (e, Some(id.clone())))?;
     let Some((record, tenant_status)) = found else {

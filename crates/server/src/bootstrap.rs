@@ -111,15 +111,28 @@ fn now() -> String {
 }
 
 /// Opens SQLite connections to `path` for the pool and the writer.
-fn sqlite_opener(path: PathBuf, busy_timeout: Duration) -> Opener {
+/// `cache_kib` replaces the default page cache size when given.
+fn sqlite_opener(path: PathBuf, busy_timeout: Duration, cache_kib: Option<u32>) -> Opener {
     Arc::new(move || {
         let s = SqliteStore::open(&path, false)?;
-        s.connection()
-            .busy_timeout(busy_timeout)
+        let conn = s.connection();
+        conn.busy_timeout(busy_timeout)
             .map_err(evident_store::sqlite::map_err)?;
+        if let Some(kib) = cache_kib {
+            conn.pragma_update(None, "cache_size", -i64::from(kib))
+                .map_err(evident_store::sqlite::map_err)?;
+        }
         Ok(Box::new(s) as Box<dyn Store>)
     })
 }
+
+/// The writer's page cache. SQLite walks its whole page cache when a
+/// write transaction ends, so a large one costs every commit: with the
+/// default 32 MiB, ~12% of the writer's time under single-entry load went
+/// to that walk (BENCHMARKS.md, issue 4). A batch touches a few dozen
+/// pages and what it reads (request-id index pages, the head) is recent;
+/// readers keep the large caches.
+const WRITER_CACHE_KIB: u32 = 2048;
 
 /// Opens PostgreSQL connections to `url` for the pool and the writer.
 fn postgres_opener(url: String, lock_timeout: Duration) -> Opener {
@@ -223,6 +236,8 @@ pub async fn run(
         admin_file,
         backend,
         open,
+        writer_open,
+        inline,
         writer_store,
         pause,
     ) = tokio::task::block_in_place(|| -> Result<_, StartError> {
@@ -243,11 +258,19 @@ pub async fn run(
         let backend = opened.store.backend();
         let pause = opened.store.writes_pause()?;
         let busy = Duration::from_millis(config.db_busy_timeout_ms);
-        let open = match dir.database_url() {
-            Some(url) => postgres_opener(url.to_owned(), busy),
-            None => sqlite_opener(dir.db_path(), busy),
+        let (open, writer_open, inline) = match dir.database_url() {
+            Some(url) => {
+                let open = postgres_opener(url.to_owned(), busy);
+                (Arc::clone(&open), open, None)
+            }
+            None => (
+                sqlite_opener(dir.db_path(), busy, None),
+                sqlite_opener(dir.db_path(), busy, Some(WRITER_CACHE_KIB)),
+                // No busy timeout inline: an async worker must never wait.
+                Some(sqlite_opener(dir.db_path(), Duration::ZERO, None)),
+            ),
         };
-        let writer_store = open()?;
+        let writer_store = writer_open()?;
         Ok((
             initialised_now,
             signer,
@@ -257,6 +280,8 @@ pub async fn run(
             admin_file,
             backend,
             open,
+            writer_open,
+            inline,
             writer_store,
             pause,
         ))
@@ -265,7 +290,7 @@ pub async fn run(
     let metrics = Arc::new(Metrics::new());
     let writer = Writer::start(
         writer_store,
-        Arc::clone(&open),
+        writer_open,
         signer,
         WriterSettings {
             batch_max_entries: config.batch_max_entries,
@@ -278,7 +303,16 @@ pub async fn run(
     // must not take one append.
     writer.pause().set(pause);
     metrics.set_writes_paused(writer.pause().is_paused());
-    let pool = Pool::new(open, config.read_connections);
+    let pool = match &inline {
+        // One inline connection per async worker is all that can be in use.
+        Some(inline) => Pool::with_inline(
+            open,
+            config.read_connections,
+            Arc::clone(inline),
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        ),
+        None => Pool::new(open, config.read_connections),
+    };
     let system = SystemLog::new(system_log, Arc::clone(&writer), Arc::clone(&metrics));
     let verify_interval = Duration::from_secs(config.verify_interval_secs);
     let verifier = Arc::new(VerifierHealth::new(verify_interval));

@@ -6,6 +6,19 @@
 //! how many run at once; a connection that failed with `db.unavailable` is
 //! dropped rather than put back, so the next call opens a fresh one and the
 //! server recovers by itself when the database comes back.
+//!
+//! Hand-offs to the blocking pool are not free: in this VM the futex
+//! wake-ups and context switches of one `spawn_blocking` round trip cost
+//! several times what an indexed SQLite read does (BENCHMARKS.md, issue 4:
+//! ~30% of a single append's CPU went to authenticating through it). So
+//! a pool may also hold *inline* connections, for short indexed reads that
+//! run on the async worker itself ([`Pool::quick`]). Only backends whose
+//! reads never wait on a network or another writer qualify: SQLite in WAL
+//! mode, whose readers never wait for the writer. Those connections have
+//! no busy timeout, so the rare moment SQLite would make a reader wait
+//! (WAL recovery, say) fails at once and the call goes the blocking way
+//! instead of stalling a worker. PostgreSQL, a network round trip, has
+//! none, and its quick calls take the blocking path.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +35,18 @@ pub struct Pool {
     idle: Mutex<Vec<Box<dyn Store>>>,
     open: Opener,
     permits: Semaphore,
+    inline: Option<Inline>,
+}
+
+/// Connections used on the async workers themselves.
+struct Inline {
+    idle: Mutex<Vec<Box<dyn Store>>>,
+    open: Opener,
+    /// Most connections kept: one per async worker is all that can be in
+    /// use at once.
+    max: usize,
+    /// Connections open (idle or in use).
+    count: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Pool {
@@ -39,7 +64,46 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             open,
             permits: Semaphore::new(size.max(1)),
+            inline: None,
         })
+    }
+
+    /// A pool that also runs [`Pool::quick`] calls inline, on at most
+    /// `max` connections from `open`. `open` must make connections whose
+    /// reads never wait (see the module's doc): SQLite with no busy
+    /// timeout.
+    pub fn with_inline(open: Opener, size: usize, inline: Opener, max: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            idle: Mutex::new(Vec::new()),
+            open,
+            permits: Semaphore::new(size.max(1)),
+            inline: Some(Inline {
+                idle: Mutex::new(Vec::new()),
+                open: inline,
+                max: max.max(1),
+                count: std::sync::atomic::AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Runs `f`, a short indexed read, on the calling async worker when
+    /// the pool has inline connections, and on the blocking pool
+    /// otherwise. `f` may run twice: when the inline attempt finds the
+    /// database busy or unavailable it is tried again the blocking way,
+    /// which waits and reports as [`Pool::with`] does. So `f` must only
+    /// read.
+    pub async fn quick<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        if let Some(inline) = &self.inline {
+            if let Some(out) = inline.run(&f) {
+                return out;
+            }
+            self.add_inline();
+        }
+        self.with(move |s| f(s)).await
     }
 
     /// Runs `f` on a connection, on the blocking pool.
@@ -59,6 +123,32 @@ impl Pool {
             .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
+    /// Opens one more inline connection, on the blocking pool: opening
+    /// reads the schema and may wait on a lock, which an async worker
+    /// must not. Until it is there, quick reads take the blocking way.
+    fn add_inline(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        let Some(inline) = &self.inline else { return };
+        if inline.count.fetch_add(1, Ordering::AcqRel) >= inline.max {
+            inline.count.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let Some(inline) = &pool.inline else { return };
+            match (inline.open)() {
+                Ok(conn) => {
+                    if let Ok(mut idle) = inline.idle.lock() {
+                        idle.push(conn);
+                    }
+                }
+                Err(_) => {
+                    inline.count.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+        });
+    }
+
     fn run<T>(&self, f: impl FnOnce(&mut dyn Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let taken = self.idle.lock().ok().and_then(|mut v| v.pop());
         let mut conn = match taken {
@@ -71,5 +161,150 @@ impl Pool {
             idle.push(conn);
         }
         out
+    }
+}
+
+impl Inline {
+    /// `None` when the call should go the blocking way instead: no idle
+    /// connection (all in use, or not opened yet), or the database was
+    /// busy or unavailable.
+    fn run<T>(
+        &self,
+        f: &impl Fn(&mut dyn Store) -> Result<T, ApiError>,
+    ) -> Option<Result<T, ApiError>> {
+        let mut conn = self.idle.lock().ok().and_then(|mut v| v.pop())?;
+        let out = f(conn.as_mut());
+        if matches!(&out, Err(e) if e.code == "db.unavailable") {
+            // Dropped: a fresh one is opened later, as the pool does.
+            self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            return None;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use evident_store::sqlite::SqliteStore;
+
+    use super::*;
+
+    fn opener(path: &Path, busy: Duration, opened: Arc<AtomicUsize>) -> Opener {
+        let path = path.to_owned();
+        Arc::new(move || {
+            opened.fetch_add(1, Ordering::SeqCst);
+            let s = SqliteStore::open(&path, false)?;
+            s.connection().busy_timeout(busy).unwrap();
+            Ok(Box::new(s) as Box<dyn Store>)
+        })
+    }
+
+    fn database() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("evident.db");
+        let mut s = SqliteStore::open(&path, true).unwrap();
+        s.migrate_up().unwrap();
+        (dir, path)
+    }
+
+    /// The thread a read ran on, and what it read.
+    fn read_logs(s: &mut dyn Store) -> Result<(std::thread::ThreadId, usize), ApiError> {
+        let logs = s.logs().map_err(ApiError::from)?;
+        Ok((std::thread::current().id(), logs.len()))
+    }
+
+    async fn wait_for_inline(pool: &Pool) {
+        for _ in 0..500 {
+            let ready = pool.inline.as_ref().unwrap().idle.lock().unwrap().len();
+            if ready > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no inline connection was opened");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn quick_reads_run_on_the_calling_worker() {
+        let (_dir, path) = database();
+        let (blocking, inline) = (Arc::default(), Arc::default());
+        let pool = Pool::with_inline(
+            opener(&path, Duration::from_secs(5), Arc::clone(&blocking)),
+            2,
+            opener(&path, Duration::ZERO, Arc::clone(&inline)),
+            1,
+        );
+        // The first read hands off while the inline connection is opened.
+        let (thread, _) = pool.quick(read_logs).await.unwrap();
+        assert_ne!(thread, std::thread::current().id());
+        wait_for_inline(&pool).await;
+        for _ in 0..3 {
+            let (thread, n) = pool.quick(read_logs).await.unwrap();
+            assert_eq!(thread, std::thread::current().id());
+            assert_eq!(n, 0);
+        }
+        // One inline connection, reused.
+        assert_eq!(inline.load(Ordering::SeqCst), 1);
+        assert_eq!(blocking.load(Ordering::SeqCst), 1);
+        // `with` still hands off.
+        let (thread, _) = pool.with(read_logs).await.unwrap();
+        assert_ne!(thread, std::thread::current().id());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_inline_connections_quick_reads_hand_off() {
+        let (_dir, path) = database();
+        let opened = Arc::default();
+        let pool = Pool::new(opener(&path, Duration::from_secs(5), opened), 1);
+        let (thread, _) = pool.quick(read_logs).await.unwrap();
+        assert_ne!(thread, std::thread::current().id());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_busy_inline_read_is_retried_the_blocking_way() {
+        let (_dir, path) = database();
+        let (blocking, inline) = (Arc::default(), Arc::default());
+        let pool = Pool::with_inline(
+            opener(&path, Duration::from_secs(5), Arc::clone(&blocking)),
+            1,
+            opener(&path, Duration::ZERO, Arc::clone(&inline)),
+            1,
+        );
+        pool.quick(read_logs).await.unwrap();
+        wait_for_inline(&pool).await;
+        // What SQLite answers an inline reader that would have to wait
+        // (it has no busy timeout): SQLITE_BUSY, mapped to db.unavailable.
+        let caller = std::thread::current().id();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&attempts);
+        let (thread, n) = pool
+            .quick(move |s| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if std::thread::current().id() == caller {
+                    return Err(ApiError::from(evident_store::StoreError::Unavailable(
+                        "database is locked".into(),
+                    )));
+                }
+                read_logs(s)
+            })
+            .await
+            .unwrap();
+        assert_ne!(thread, caller);
+        assert_eq!(n, 0);
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        // The failed inline connection was dropped and a new one opened.
+        wait_for_inline(&pool).await;
+        assert_eq!(inline.load(Ordering::SeqCst), 2);
+        let (thread, _) = pool.quick(read_logs).await.unwrap();
+        assert_eq!(thread, caller);
     }
 }
