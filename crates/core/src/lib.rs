@@ -18,6 +18,7 @@ pub mod entry;
 pub mod hash;
 pub mod merkle;
 pub mod note;
+pub mod pyramid;
 pub mod receipt;
 pub mod seal;
 pub mod tile;

@@ -19,6 +19,7 @@ use std::fmt;
 use crate::code::ErrorCode;
 use crate::hash::{HASH_SIZE, Hash, node_hash};
 use crate::merkle::{MerkleError, NodeSource};
+use crate::pyramid::{PyramidCache, TilePyramid};
 
 /// Tile height: each tile spans 8 tree levels.
 /// <https://c2sp.org/tlog-tiles#merkle-tree>
@@ -511,7 +512,9 @@ pub trait TileReader {
 pub struct TileNodes<'a, R: TileReader> {
     reader: &'a R,
     size: u64,
-    cache: RefCell<HashMap<TileId, Vec<Hash>>>,
+    cache: RefCell<HashMap<TileId, std::rc::Rc<[Hash]>>>,
+    /// Pyramids shared beyond this source, and this log's namespace in it.
+    shared: Option<(&'a PyramidCache, u64)>,
 }
 
 impl<R: TileReader> fmt::Debug for TileNodes<'_, R> {
@@ -530,6 +533,18 @@ impl<'a, R: TileReader> TileNodes<'a, R> {
             reader,
             size,
             cache: RefCell::new(HashMap::new()),
+            shared: None,
+        }
+    }
+
+    /// Like [`TileNodes::new`], but nodes between stored levels come from
+    /// tile pyramids kept in `shared` under namespace `ns` (one per log),
+    /// computed once for every source that needs the same tile. See
+    /// [`crate::pyramid`] for why, and for what the caller must check.
+    pub fn with_shared(reader: &'a R, size: u64, shared: &'a PyramidCache, ns: u64) -> Self {
+        TileNodes {
+            shared: Some((shared, ns)),
+            ..TileNodes::new(reader, size)
         }
     }
 
@@ -538,14 +553,42 @@ impl<'a, R: TileReader> TileNodes<'a, R> {
         self.size
     }
 
-    fn tile_hashes(&self, tile: TileId) -> Result<Vec<Hash>, MerkleError> {
+    fn tile_hashes(&self, tile: TileId) -> Result<std::rc::Rc<[Hash]>, MerkleError> {
         if let Some(h) = self.cache.borrow().get(&tile) {
-            return Ok(h.clone());
+            return Ok(std::rc::Rc::clone(h));
         }
         let data = self.reader.read_tile(&tile)?;
-        let hashes = split_tile_hashes(&data, tile.width)?;
-        self.cache.borrow_mut().insert(tile, hashes.clone());
+        let hashes: std::rc::Rc<[Hash]> = split_tile_hashes(&data, tile.width)?.into();
+        self.cache
+            .borrow_mut()
+            .insert(tile, std::rc::Rc::clone(&hashes));
         Ok(hashes)
+    }
+
+    /// The node `up` levels above `offset` in `tile`, from the shared
+    /// pyramid (built and shared on first use).
+    fn pyramid_node(
+        &self,
+        shared: &PyramidCache,
+        ns: u64,
+        tile: TileId,
+        up: u8,
+        offset: usize,
+    ) -> Result<Option<Hash>, MerkleError> {
+        let TileKind::Hashes { level } = tile.kind else {
+            return Ok(None);
+        };
+        let width = usize::from(tile.width);
+        let pyramid = match shared.get(ns, level, tile.index, width) {
+            Some(p) => p,
+            None => {
+                let hashes = self.tile_hashes(tile)?;
+                let p = std::sync::Arc::new(TilePyramid::new(hashes.to_vec()));
+                shared.put(ns, level, tile.index, std::sync::Arc::clone(&p));
+                p
+            }
+        };
+        Ok(pyramid.node(up, offset))
     }
 }
 
@@ -575,8 +618,13 @@ impl<R: TileReader> NodeSource for TileNodes<'_, R> {
             tile_index,
             u16::try_from(width).expect("width is at most 256"),
         );
-        let hashes = self.tile_hashes(tile)?;
         let start = usize::try_from(first % w).expect("offset below 256");
+        if let Some((shared, ns)) = self.shared {
+            return self
+                .pyramid_node(shared, ns, tile, up, start)?
+                .ok_or(missing);
+        }
+        let hashes = self.tile_hashes(tile)?;
         let mut row: Vec<Hash> =
             hashes[start..start + usize::try_from(count).expect("count at most 128")].to_vec();
         while row.len() > 1 {

@@ -17,6 +17,7 @@ use evident_core::hash::{Hash, leaf_hash};
 use evident_core::merkle::{
     CompactTree, MemoryNodes, MerkleError, NodeSource, consistency_proof, inclusion_proof, root_at,
 };
+use evident_core::pyramid::PyramidCache;
 use evident_core::tile::{
     BundleProblem, PathProblem, TileError, TileId, TileKind, TileNodes, TileReader, changed_tiles,
     decode_bundle, encode_bundle, entry_bundles_for_size, hash_tiles_for_size, split_tile_hashes,
@@ -658,4 +659,54 @@ fn tile_data_matches_memory_and_refuses_bundles() {
     assert_eq!(e.code(), "tile.not_hash_tile");
     let e = tile_data(&TileId::hashes(0, 1000, 256), mem).unwrap_err();
     assert_eq!(e.code(), "merkle.missing_node");
+}
+
+/// Shared tile pyramids give the nodes memory gives, at growing sizes and
+/// back at older ones (a wider pyramid serving a narrower tile), and a
+/// second source at a size the cache has seen reads no tile.
+#[test]
+fn shared_pyramids_match_memory_and_spare_reads() {
+    let mem = memory();
+    let sizes = [
+        1u64, 2, 255, 256, 257, 300, 511, 600, 65_535, 65_536, 70_000,
+    ];
+    let store = Store::for_sizes(&sizes);
+    let cache = PyramidCache::new(1024);
+    let check = |size: u64| {
+        let tiles = TileNodes::with_shared(&store, size, &cache, 7);
+        assert_eq!(root_at(size, &tiles).unwrap(), root_at(size, mem).unwrap());
+        for i in spread(size, 5, size)
+            .into_iter()
+            .chain(size.saturating_sub(3)..size)
+        {
+            assert_eq!(
+                inclusion_proof(i, size, &tiles).unwrap(),
+                inclusion_proof(i, size, mem).unwrap(),
+                "inclusion {i} in {size}"
+            );
+        }
+        for m in spread(size, 4, size ^ 0x33) {
+            assert_eq!(
+                consistency_proof(m, size, &tiles).unwrap(),
+                consistency_proof(m, size, mem).unwrap(),
+                "consistency {m} -> {size}"
+            );
+        }
+    };
+    for &size in &sizes {
+        check(size);
+    }
+    for &size in sizes.iter().rev() {
+        check(size);
+    }
+    // Warm: the same proofs again at one size read nothing.
+    let size = 70_000;
+    check(size);
+    store.reads.borrow_mut().clear();
+    check(size);
+    assert_eq!(store.reads.borrow().len(), 0, "{:?}", store.reads.borrow());
+    // Another namespace shares nothing.
+    let other = TileNodes::with_shared(&store, size, &cache, 8);
+    inclusion_proof(size - 1, size, &other).unwrap();
+    assert!(!store.reads.borrow().is_empty());
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use evident_core::entry::origin;
+use evident_core::pyramid::PyramidCache;
 use evident_store::{LogInfo, Store, StoreError};
 
 use crate::config::Config;
@@ -14,6 +15,11 @@ use crate::pool::Pool;
 use crate::system::SystemLog;
 use crate::verifier::VerifierHealth;
 use crate::writer::Writer;
+
+/// Tile positions whose pyramids are kept: at ~16 KiB for a full tile,
+/// at most ~16 MiB. Receipts for recent entries need about three per log
+/// (the right edge at each tile level).
+const PYRAMID_POSITIONS: usize = 1024;
 
 /// Shared state, cheap to clone.
 #[derive(Debug, Clone)]
@@ -44,6 +50,9 @@ pub struct Inner {
     pub verifier: Arc<VerifierHealth>,
     /// Integrity event receivers.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Tile pyramids shared by the receipts of every log (namespace: the
+    /// log's id): see `evident_core::pyramid`.
+    pub pyramids: Arc<PyramidCache>,
     /// Logs by (tenant, name): logs are never renamed or removed, so a
     /// found log can be remembered for the process's life.
     logs: Mutex<HashMap<(String, String), LogInfo>>,
@@ -84,6 +93,7 @@ impl AppState {
             system,
             verifier,
             webhooks,
+            pyramids: Arc::new(PyramidCache::new(PYRAMID_POSITIONS)),
             logs: Mutex::new(HashMap::new()),
         }))
     }

@@ -13,6 +13,7 @@ use evident_core::merkle::{
 };
 use evident_core::note::VerifierKey;
 use evident_core::note::Verifiers;
+use evident_core::pyramid::PyramidCache;
 use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
 use evident_core::tile::{TileError, TileId, TileKind, TileNodes, TileReader};
 use evident_core::verify::{
@@ -380,6 +381,23 @@ pub fn receipt(
     index: u64,
     with_body: bool,
 ) -> Result<Receipt> {
+    receipt_shared(store, log, index, with_body, None)
+}
+
+/// [`receipt`], with the nodes between stored tile levels taken from
+/// `pyramids` (namespace: the log's id) when given, so that receipts for
+/// neighbouring entries hash each tile's levels once between them rather
+/// than once each. The proof is checked against the signed root either
+/// way; when a proof built from the shared pyramids fails that check, the
+/// log's pyramids are dropped and the proof is built again from the tiles
+/// alone, so a bad pyramid is never served twice.
+pub fn receipt_shared(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    index: u64,
+    with_body: bool,
+    pyramids: Option<&PyramidCache>,
+) -> Result<Receipt> {
     let (stored_cp, cp) = latest(store, log)?;
     if index >= cp.size {
         return Err(StoreError::NoSuchEntry {
@@ -409,8 +427,21 @@ pub fn receipt(
         _ => (None, None),
     };
     let tiles = StoreTiles::new(store, log);
-    let nodes = TileNodes::new(&tiles, cp.size);
-    let proof = inclusion_proof(index, cp.size, &nodes)?;
+    let ns = u64::try_from(log.id).unwrap_or_default();
+    let mut proof = match pyramids {
+        Some(shared) => inclusion_proof(
+            index,
+            cp.size,
+            &TileNodes::with_shared(&tiles, cp.size, shared, ns),
+        )?,
+        None => inclusion_proof(index, cp.size, &TileNodes::new(&tiles, cp.size))?,
+    };
+    if let Some(shared) = pyramids
+        && verify_inclusion(&leaf_hash, index, cp.size, &proof, &cp.root).is_err()
+    {
+        shared.clear(ns);
+        proof = inclusion_proof(index, cp.size, &TileNodes::new(&tiles, cp.size))?;
+    }
     // Hash tiles are derived data without append-only triggers, and
     // neither appends nor `verify_log` read the full ones: check the proof
     // against the signed root here, so that a damaged tile or row is an

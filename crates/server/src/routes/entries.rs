@@ -1,6 +1,7 @@
 //! Appending and reading entries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Extension;
@@ -14,7 +15,7 @@ use evident_core::receipt::Receipt;
 use evident_store::{Appended, LogInfo, reader};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::extract::{Path, Query};
 use crate::apikey::Scope;
@@ -173,7 +174,7 @@ pub async fn append(
 /// server's time).
 struct AppendedOut<'a> {
     a: &'a Appended,
-    receipt: Option<Value>,
+    receipt: Option<Box<RawValue>>,
 }
 
 impl Serialize for AppendedOut<'_> {
@@ -202,26 +203,29 @@ async fn receipts_for(
     state: &AppState,
     log: &LogInfo,
     entries: &[Appended],
-) -> ApiResult<Vec<Value>> {
+) -> ApiResult<Vec<Box<RawValue>>> {
     let log = log.clone();
     let indices: Vec<u64> = entries.iter().map(|e| e.index).collect();
+    let pyramids = Arc::clone(&state.pyramids);
     state
         .pool
         .with(move |s| {
             indices
                 .iter()
                 .map(|&i| {
-                    reader::receipt(s, &log, i, true)
-                        .map(|r| receipt_value(&r))
+                    reader::receipt_shared(s, &log, i, true, Some(&pyramids))
                         .map_err(ApiError::from)
+                        .and_then(|r| receipt_value(&r))
                 })
                 .collect()
         })
         .await
 }
 
-fn receipt_value(r: &Receipt) -> Value {
-    serde_json::from_str(&r.to_json()).unwrap_or(Value::Null)
+/// A receipt as its own JSON text, embedded in the answer as is.
+fn receipt_value(r: &Receipt) -> ApiResult<Box<RawValue>> {
+    RawValue::from_string(r.to_json())
+        .map_err(|e| ApiError::internal(format!("cannot encode a receipt: {e}")))
 }
 
 /// A request body that is one entry or `{"entries": [...]}`. Returns the
@@ -436,9 +440,13 @@ pub async fn receipt(
     p.require(Scope::Read)?;
     let log = state.log(&p.tenant, &log).await?;
     let with_body = q.body.unwrap_or(true);
+    let pyramids = Arc::clone(&state.pyramids);
     let r = state
         .pool
-        .with(move |s| reader::receipt(s, &log, index, with_body).map_err(ApiError::from))
+        .with(move |s| {
+            reader::receipt_shared(s, &log, index, with_body, Some(&pyramids))
+                .map_err(ApiError::from)
+        })
         .await?;
     let mut res = json_response(StatusCode::OK, r.to_json());
     res.headers_mut().insert(
@@ -492,7 +500,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&one).unwrap(), old.to_string());
         let with = AppendedOut {
             a: &a,
-            receipt: Some(json!({"r": 1})),
+            receipt: Some(RawValue::from_string(r#"{"r":1}"#.to_owned()).unwrap()),
         };
         let mut old_with = old.clone();
         old_with["receipt"] = json!({"r": 1});
