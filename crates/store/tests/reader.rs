@@ -158,3 +158,57 @@ fn incremental_verification_finds_an_edited_new_row() {
         (350, "entry.leaf_hash_mismatch")
     );
 }
+
+/// Receipts built from shared tile pyramids: the same receipts as without,
+/// a pyramid built from a tampered tile is refused rather than served, and
+/// once the tile is put back the next receipt is right again, not built
+/// from the bad pyramid.
+#[test]
+fn shared_pyramids_never_serve_a_tampered_tile() {
+    use evident_core::pyramid::PyramidCache;
+    let (_dir, mut store, log, keys) = fixture();
+    let cache = PyramidCache::new(64);
+    for i in [0, 5, 255, 256, 299] {
+        let shared = reader::receipt_shared(&mut store, &log, i, true, Some(&cache)).unwrap();
+        let plain = reader::receipt(&mut store, &log, i, true).unwrap();
+        assert_eq!(shared.to_json(), plain.to_json());
+        shared.verify(&keys).unwrap();
+    }
+    assert!(!cache.is_empty());
+
+    let conn = store.connection();
+    let good: Vec<u8> = conn
+        .query_row(
+            "SELECT data FROM tiles WHERE level = 0 AND idx = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute_batch("UPDATE tiles SET data = zeroblob(8192) WHERE level = 0 AND idx = 0")
+        .unwrap();
+    // A fresh cache builds its pyramid from the zeroed tile: refused, and
+    // the log's pyramids are dropped.
+    let fresh = PyramidCache::new(64);
+    let err = reader::receipt_shared(&mut store, &log, 5, true, Some(&fresh)).unwrap_err();
+    assert_eq!(err.code(), "store.corrupt", "{err}");
+    assert!(fresh.is_empty());
+    // A bad pyramid left in the cache (as if built before the check) is
+    // dropped too, and the receipt comes from the tiles alone.
+    store
+        .connection()
+        .execute(
+            "UPDATE tiles SET data = ?1 WHERE level = 0 AND idx = 0",
+            [&good],
+        )
+        .unwrap();
+    let bad = evident_core::pyramid::TilePyramid::new(vec![evident_core::Hash::default(); 256]);
+    fresh.put(
+        u64::try_from(log.id).unwrap(),
+        0,
+        0,
+        std::sync::Arc::new(bad),
+    );
+    let r = reader::receipt_shared(&mut store, &log, 5, true, Some(&fresh)).unwrap();
+    r.verify(&keys).unwrap();
+    assert!(fresh.is_empty());
+}

@@ -14,8 +14,8 @@ use evident_core::entry::{EntryDraft, Limits, parse_entry, parse_ts};
 use evident_core::receipt::Receipt;
 use evident_store::{Appended, LogInfo, reader};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::extract::{Path, Query};
 use crate::apikey::Scope;
