@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use evident_core::Hash;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -113,6 +113,16 @@ struct CheckpointProgress {
 /// WAL size (in pages) past which the writer lets the checkpoint catch up.
 const WAL_LIMIT_FRAMES: i64 = 16_384;
 
+/// The shortest time between two checkpoints. A checkpoint copies every
+/// page the commits since the last one changed and syncs the database
+/// file; small commits change the same few pages over and over (the
+/// request-id index's hot leaves, the partial tiles, the head), so
+/// checkpointing after each of hundreds of commits a second copied and
+/// synced those pages hundreds of times (17% of the server's CPU under
+/// single-entry appends, BENCHMARKS.md, issue 4). Waiting a little lets
+/// one copy serve them all; the WAL stays bounded by [`WAL_LIMIT_FRAMES`].
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The longest a writer waits for that.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
 
@@ -128,9 +138,23 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                let mut last = Instant::now();
                 while woken.recv().is_ok() {
-                    // Commits that came in meanwhile need one checkpoint.
+                    // Checkpoints at most every CHECKPOINT_INTERVAL: the
+                    // commits that came in meanwhile need one between them.
+                    let mut open = true;
+                    while open {
+                        let left = CHECKPOINT_INTERVAL.saturating_sub(last.elapsed());
+                        if left.is_zero() {
+                            break;
+                        }
+                        open = !matches!(
+                            woken.recv_timeout(left),
+                            Err(mpsc::RecvTimeoutError::Disconnected)
+                        );
+                    }
                     while woken.try_recv().is_ok() {}
+                    last = Instant::now();
                     let covers = shared.0.lock().map_or(0, |p| p.requested);
                     // PASSIVE never waits for readers or the writer; what it
                     // cannot copy now, the next one will. An error (a busy
