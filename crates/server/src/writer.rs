@@ -4,7 +4,10 @@
 //!
 //! Requests queue here; the thread takes everything queued (up to
 //! `batch_max_entries`), groups it by log, and appends each group as one
-//! batch: one transaction and one signed checkpoint for many requests. A
+//! batch: one transaction and one signed checkpoint for many requests.
+//! Once a group's log lock is held, the batch also takes that log's
+//! requests that queued while the lock was awaited (another node or
+//! process holding it), so nodes sharing a log keep large batches. A
 //! request is answered only after its batch committed, so every 2xx is
 //! durable. When a group fails for a reason that is one request's own (a
 //! `parent` that is not earlier, say), its requests are retried one by one

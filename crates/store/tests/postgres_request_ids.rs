@@ -178,7 +178,19 @@ fn a_stored_request_id_is_answered_with_the_original_after_the_copy_refuses_it()
     // And the sequencer goes on from there.
     let next = seq.append(&mut store, &log, &ids(&["n3"])).unwrap();
     assert_eq!((next.entries[0].index, next.size), (5, 6));
-    db.verify(&log, 6);
+
+    // A batch large enough to be inserted in several COPYs, the stored id
+    // in the last of them.
+    let mut big = drafts("big", 5000);
+    big.extend(ids(&["z"]));
+    let out = seq.append(&mut store, &log, &big).unwrap();
+    assert_eq!((out.size, out.appended()), (5006, 5000));
+    assert_eq!(
+        (out.entries[5000].index, out.entries[5000].duplicate),
+        (2, true)
+    );
+    assert_eq!(out.entries[4999].index, 5005);
+    db.verify(&log, 5006);
 }
 
 #[test]

@@ -234,6 +234,21 @@ pub fn map_err(e: postgres::Error) -> StoreError {
     }
 }
 
+/// Maps an error of an append's COPY: a violation of the request-id
+/// index is [`StoreError::RequestIdTaken`] (the sequencer then redoes the
+/// batch with the lookup), the rest as [`map_err`].
+fn copy_err(e: postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db)
+            if *db.code() == SqlState::UNIQUE_VIOLATION
+                && db.constraint() == Some(REQUEST_ID_INDEX) =>
+        {
+            StoreError::RequestIdTaken(db.detail().unwrap_or_default().to_owned())
+        }
+        _ => map_err(e),
+    }
+}
+
 /// The statement `sql`, prepared on first use on this connection.
 fn stmt<C: GenericClient>(
     c: &mut C,
@@ -827,24 +842,9 @@ impl AppendTxn for PgAppend<'_> {
                 &e.body,
                 &e.request_id,
             ])
-            .map_err(map_err)?;
+            .map_err(copy_err)?;
         }
-        rows.finish().map_err(|e| {
-            let taken = e.as_db_error().is_some_and(|db| {
-                *db.code() == SqlState::UNIQUE_VIOLATION
-                    && db.constraint() == Some(REQUEST_ID_INDEX)
-            });
-            if taken {
-                let detail = e
-                    .as_db_error()
-                    .and_then(|db| db.detail())
-                    .unwrap_or_default()
-                    .to_owned();
-                StoreError::RequestIdTaken(detail)
-            } else {
-                map_err(e)
-            }
-        })?;
+        rows.finish().map_err(copy_err)?;
         Ok(())
     }
 
