@@ -4,7 +4,10 @@
 //!
 //! Requests queue here; the thread takes everything queued (up to
 //! `batch_max_entries`), groups it by log, and appends each group as one
-//! batch: one transaction and one signed checkpoint for many requests. A
+//! batch: one transaction and one signed checkpoint for many requests.
+//! Once a group's log lock is held, the batch also takes that log's
+//! requests that queued while the lock was awaited (another node or
+//! process holding it), so nodes sharing a log keep large batches. A
 //! request is answered only after its batch committed, so every 2xx is
 //! durable. When a group fails for a reason that is one request's own (a
 //! `parent` that is not earlier, say), its requests are retried one by one
@@ -13,7 +16,7 @@
 //! the thread probes the database each second until a write lock can be
 //! taken again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -279,32 +282,36 @@ struct Worker {
 
 impl Worker {
     fn run(&mut self, rx: mpsc::Receiver<Job>) {
+        // Jobs taken off the channel while gathering for another log's
+        // batch: they go first next round, in the order they came.
+        let mut held: VecDeque<Job> = VecDeque::new();
         loop {
             self.health.beat();
-            let first = match rx.recv_timeout(Duration::from_secs(1)) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => {
-                    if !self.health.db_ok() {
-                        self.probe();
+            let first = match held.pop_front() {
+                Some(job) => job,
+                None => match rx.recv_timeout(Duration::from_secs(1)) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if !self.health.db_ok() {
+                            self.probe();
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
             };
             let mut n = first.drafts.len();
             let mut jobs = vec![first];
             while n < self.batch_max {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        n += job.drafts.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
+                let Some(job) = held.pop_front().or_else(|| rx.try_recv().ok()) else {
+                    break;
+                };
+                n += job.drafts.len();
+                jobs.push(job);
             }
             self.queued.fetch_sub(n, Ordering::AcqRel);
             for group in group_by_log(jobs) {
-                self.write_group(group);
+                self.write_group(group, &rx, &mut held);
             }
         }
         self.health.stopped.store(true, Ordering::Release);
@@ -349,10 +356,21 @@ impl Worker {
         self.health.set(state);
     }
 
-    fn write_group(&mut self, mut jobs: Vec<Job>) {
+    /// Appends one log's jobs as one batch. Once the log's lock is held,
+    /// the batch also takes that log's jobs that queued meanwhile (up to
+    /// `batch_max` entries in all): while another node or process holds
+    /// the lock, requests pile up here, and sealing them now rather than
+    /// after another turn on the lock is what keeps batches large when
+    /// several nodes share a log.
+    fn write_group(
+        &mut self,
+        mut jobs: Vec<Job>,
+        rx: &mpsc::Receiver<Job>,
+        held: &mut VecDeque<Job>,
+    ) {
         let log = jobs[0].log.clone();
-        let sizes: Vec<usize> = jobs.iter().map(|j| j.drafts.len()).collect();
-        let drafts: Vec<EntryDraft> = if jobs.len() == 1 {
+        let mut sizes: Vec<usize> = jobs.iter().map(|j| j.drafts.len()).collect();
+        let mut drafts: Vec<EntryDraft> = if jobs.len() == 1 {
             std::mem::take(&mut jobs[0].drafts)
         } else {
             jobs.iter_mut()
@@ -360,7 +378,21 @@ impl Worker {
                 .collect()
         };
         let started = Instant::now();
-        match self.append(&log, &drafts) {
+        let mut gathered: Vec<Job> = Vec::new();
+        let mut more = {
+            let queued = Arc::clone(&self.queued);
+            let batch_max = self.batch_max;
+            let gathered = &mut gathered;
+            let sizes = &mut sizes;
+            move |drafts: &mut Vec<EntryDraft>| {
+                let before = drafts.len();
+                gather(log.id, rx, held, batch_max, drafts, gathered, sizes);
+                queued.fetch_sub(drafts.len() - before, Ordering::AcqRel);
+            }
+        };
+        let result = self.append_more(&log, &mut drafts, &mut more);
+        jobs.append(&mut gathered);
+        match result {
             Ok(out) => {
                 self.metrics
                     .observe_batch(out.entries.len(), out.appended(), started.elapsed());
@@ -406,19 +438,42 @@ impl Worker {
         }
     }
 
+    /// One batch of `drafts` alone.
     fn append(
         &mut self,
         log: &LogInfo,
         drafts: &[EntryDraft],
     ) -> Result<evident_store::BatchOutcome, StoreError> {
+        self.with_store(log, |seq, store| seq.append(store, log, drafts))
+    }
+
+    /// One batch of `drafts` and whatever `more` adds once the lock is held.
+    fn append_more(
+        &mut self,
+        log: &LogInfo,
+        drafts: &mut Vec<EntryDraft>,
+        more: &mut dyn FnMut(&mut Vec<EntryDraft>),
+    ) -> Result<evident_store::BatchOutcome, StoreError> {
+        self.with_store(log, |seq, store| {
+            seq.append_with_more(store, log, drafts, more)
+        })
+    }
+
+    /// Runs one batch on the write connection (opening one if the last
+    /// failed) and records the database's health from its outcome.
+    fn with_store(
+        &mut self,
+        log: &LogInfo,
+        batch: impl FnOnce(
+            &mut Sequencer,
+            &mut dyn Store,
+        ) -> Result<evident_store::BatchOutcome, StoreError>,
+    ) -> Result<evident_store::BatchOutcome, StoreError> {
         let result = match self.connection() {
-            Ok(_) => {
-                let store = self
-                    .store
-                    .as_deref_mut()
-                    .ok_or_else(|| StoreError::Unavailable("no connection".into()));
-                store.and_then(|s| self.seq.append(s, log, drafts))
-            }
+            Ok(_) => match self.store.as_deref_mut() {
+                Some(s) => batch(&mut self.seq, s),
+                None => Err(StoreError::Unavailable("no connection".into())),
+            },
             Err(e) => Err(e),
         };
         match &result {
@@ -436,6 +491,46 @@ impl Worker {
             }
         }
         result
+    }
+}
+
+/// Moves `log`'s waiting jobs into the batch being sealed, while it holds
+/// fewer than `batch_max` drafts: first those in `held` (they came
+/// before anything still in the channel), then the channel's. Jobs of
+/// other logs met in the channel are kept in `held`, in order, for the
+/// next round; at most `batch_max` entries of them are taken per call, so
+/// gathering stays bounded when other logs are busy.
+fn gather(
+    log: LogId,
+    rx: &mpsc::Receiver<Job>,
+    held: &mut VecDeque<Job>,
+    batch_max: usize,
+    drafts: &mut Vec<EntryDraft>,
+    gathered: &mut Vec<Job>,
+    sizes: &mut Vec<usize>,
+) {
+    let mut take = |mut job: Job, drafts: &mut Vec<EntryDraft>| {
+        sizes.push(job.drafts.len());
+        drafts.append(&mut job.drafts);
+        gathered.push(job);
+    };
+    while drafts.len() < batch_max {
+        let Some(at) = held.iter().position(|j| j.log.id == log) else {
+            break;
+        };
+        if let Some(job) = held.remove(at) {
+            take(job, drafts);
+        }
+    }
+    let mut others = 0;
+    while drafts.len() < batch_max && others < batch_max {
+        let Ok(job) = rx.try_recv() else { break };
+        if job.log.id == log {
+            take(job, drafts);
+        } else {
+            others += job.drafts.len();
+            held.push_back(job);
+        }
     }
 }
 

@@ -199,6 +199,18 @@ pub trait AppendTxn {
     /// For each request id, the entry already holding it, if any.
     fn lookup_request_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<Existing>>>;
 
+    /// True when [`AppendTxn::insert_entries`] itself refuses a request id
+    /// that is already stored in the log, failing with
+    /// [`StoreError::RequestIdTaken`](crate::StoreError::RequestIdTaken)
+    /// (after which the transaction can only be dropped). The sequencer
+    /// then skips [`AppendTxn::lookup_request_ids`] and looks up only after
+    /// such a refusal, so the common batch, with no id stored before,
+    /// probes the request-id index once per entry instead of twice. False
+    /// by default: look up first.
+    fn refuses_stored_request_ids(&self) -> bool {
+        false
+    }
+
     /// A stored hash tile, as [`Store::read_tile`], inside the transaction.
     fn read_tile(&mut self, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>>;
 

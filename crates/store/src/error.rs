@@ -166,6 +166,14 @@ pub enum StoreError {
     /// changed meanwhile; nothing was changed.
     #[error("repair refused: {0}; nothing was changed")]
     RepairRefused(String),
+    /// An append's insert met a request id already stored in the log (a
+    /// backend that lets its unique index find stored ids rather than
+    /// looking them up first, see
+    /// [`AppendTxn::refuses_stored_request_ids`](crate::AppendTxn::refuses_stored_request_ids));
+    /// the batch was rolled back. The sequencer answers it by redoing the
+    /// batch with the lookup, so it reaches no client.
+    #[error("request id already stored: {0}; the batch was rolled back")]
+    RequestIdTaken(String),
     #[error("{}: {source}", path.display())]
     Io {
         /// The path involved.
@@ -200,6 +208,7 @@ impl ErrorCode for StoreError {
             StoreError::RotationConflict(_) => "key.rotation_conflict",
             StoreError::RedactRefused { .. } => "redact.refused",
             StoreError::RepairRefused(_) => "repair.refused",
+            StoreError::RequestIdTaken(_) => "db.request_id_taken",
             StoreError::BadTenantName { .. } => "tenant.bad_name",
             StoreError::TenantReserved { .. } => "tenant.reserved",
             StoreError::BadTenantStatus { .. } => "tenant.bad_status",

@@ -24,7 +24,7 @@ use evident_core::entry::{
 };
 use evident_core::note::{NoteSigner, Verifiers};
 
-use crate::backend::Store;
+use crate::backend::{AppendTxn, Store};
 use crate::edge::TreeEdge;
 use crate::error::{Result, StoreError};
 use crate::model::{LogId, LogInfo, NewEntry, NewTile};
@@ -132,6 +132,63 @@ impl Sequencer {
         log: &LogInfo,
         drafts: &[EntryDraft],
     ) -> Result<BatchOutcome> {
+        let first = self
+            .lock(store, log)
+            .and_then(|(tx, state)| self.seal_batch(tx, state, log, drafts, false));
+        self.checked_retry(store, log, drafts, first)
+    }
+
+    /// As [`Sequencer::append`], but once the log's write lock is held
+    /// calls `more` once, which may push further drafts onto `drafts`:
+    /// they join the batch before it is sealed.
+    ///
+    /// Waiting for the lock is when requests pile up (another node or
+    /// process holds it for a whole batch), so a writer that gathers what
+    /// queued meanwhile commits it in this batch instead of queueing it
+    /// behind another turn on the lock. `more` runs under the lock and
+    /// should only take what is already waiting; it is not called when the
+    /// lock cannot be taken. On return `drafts` holds every draft of the
+    /// batch, in the order of the outcome's entries.
+    pub fn append_with_more(
+        &mut self,
+        store: &mut dyn Store,
+        log: &LogInfo,
+        drafts: &mut Vec<EntryDraft>,
+        more: &mut dyn FnMut(&mut Vec<EntryDraft>),
+    ) -> Result<BatchOutcome> {
+        let first = self.lock(store, log).and_then(|(tx, state)| {
+            more(drafts);
+            self.seal_batch(tx, state, log, drafts, false)
+        });
+        self.checked_retry(store, log, drafts, first)
+    }
+
+    /// A backend that skipped the request-id lookup refuses a batch holding
+    /// an id that is already stored (and rolls it back): the batch is then
+    /// done again, under a newly taken lock, looking the ids up first.
+    fn checked_retry(
+        &mut self,
+        store: &mut dyn Store,
+        log: &LogInfo,
+        drafts: &[EntryDraft],
+        first: Result<BatchOutcome>,
+    ) -> Result<BatchOutcome> {
+        match first {
+            Err(StoreError::RequestIdTaken(_)) => self
+                .lock(store, log)
+                .and_then(|(tx, state)| self.seal_batch(tx, state, log, drafts, true)),
+            other => other,
+        }
+    }
+
+    /// Takes the log's write lock, reads the head and checks it, and gives
+    /// the log's state: the cached one while it still matches the head,
+    /// else one rebuilt from the database.
+    fn lock<'s>(
+        &mut self,
+        store: &'s mut dyn Store,
+        log: &LogInfo,
+    ) -> Result<(Box<dyn AppendTxn + 's>, LogState)> {
         // Taken out of the cache for the batch; put back only on commit, so
         // a failed batch can never leave a cache ahead of the database.
         let cached = self.logs.remove(&log.id);
@@ -158,7 +215,7 @@ impl Sequencer {
                 ),
             });
         }
-        let mut state = match cached {
+        let state = match cached {
             Some(s)
                 if s.edge.size() == head.size
                     && Some(s.edge.root()) == head.root
@@ -168,10 +225,27 @@ impl Sequencer {
             }
             _ => load_state(&mut *tx, log, &head, &self.verifiers())?,
         };
+        Ok((tx, state))
+    }
 
+    /// Seals `drafts` as the next entries of the locked log, stores them
+    /// with their tiles and signed checkpoint, and commits. `lookup`
+    /// forces the request-id lookup even where the backend would let the
+    /// insert find stored ids.
+    fn seal_batch(
+        &mut self,
+        mut tx: Box<dyn AppendTxn + '_>,
+        mut state: LogState,
+        log: &LogInfo,
+        drafts: &[EntryDraft],
+        lookup: bool,
+    ) -> Result<BatchOutcome> {
         // Idempotency: the request ids of this batch already in the log.
+        // A backend whose insert refuses stored ids is trusted to do so,
+        // which saves probing the request-id index twice per entry when
+        // (as nearly always) none is stored.
         let ids: Vec<&str> = drafts.iter().filter_map(EntryDraft::request_id).collect();
-        let found = if ids.is_empty() {
+        let found = if ids.is_empty() || (!lookup && tx.refuses_stored_request_ids()) {
             Vec::new()
         } else {
             tx.lookup_request_ids(&ids)?
