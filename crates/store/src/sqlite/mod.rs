@@ -108,8 +108,8 @@ struct CheckpointProgress {
     done: u64,
     /// Frames in the WAL at the last checkpoint.
     wal_frames: i64,
-    /// Entries committed since the last checkpoint began.
-    pending_entries: usize,
+    /// Bytes of entries committed since the last checkpoint began.
+    pending_bytes: usize,
 }
 
 /// WAL size (in pages) past which the writer lets the checkpoint catch up.
@@ -125,12 +125,14 @@ const WAL_LIMIT_FRAMES: i64 = 16_384;
 /// one copy serve them all; the WAL stays bounded by [`WAL_LIMIT_FRAMES`].
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Entries committed since the last checkpoint from which the next one
-/// starts without waiting out [`CHECKPOINT_INTERVAL`]: large batches write
-/// mostly new pages, which gain nothing from waiting, and a checkpoint
-/// held back behind several of them copied megabytes at once while the
-/// writer wrote, doubling the p99 latency of 1,000-entry requests.
-const CHECKPOINT_NOW_ENTRIES: usize = 1024;
+/// Bytes of entries committed since the last checkpoint from which the
+/// next one starts without waiting out [`CHECKPOINT_INTERVAL`]: large
+/// batches write mostly new pages, which gain nothing from waiting, and a
+/// checkpoint held back behind several of them copied megabytes at once
+/// while the writer wrote, doubling the p99 latency of 1,000-entry
+/// requests. It also keeps the WAL's growth between two checkpoints small
+/// next to [`WAL_LIMIT_FRAMES`].
+const CHECKPOINT_NOW_BYTES: usize = 512 * 1024;
 
 /// The longest a writer waits for that.
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(10);
@@ -157,7 +159,7 @@ impl Checkpointer {
                         let enough = shared
                             .0
                             .lock()
-                            .is_ok_and(|p| p.pending_entries >= CHECKPOINT_NOW_ENTRIES);
+                            .is_ok_and(|p| p.pending_bytes >= CHECKPOINT_NOW_BYTES);
                         if left.is_zero() || enough {
                             break;
                         }
@@ -169,7 +171,7 @@ impl Checkpointer {
                     while woken.try_recv().is_ok() {}
                     last = Instant::now();
                     let covers = shared.0.lock().map_or(0, |mut p| {
-                        p.pending_entries = 0;
+                        p.pending_bytes = 0;
                         p.requested
                     });
                     // PASSIVE never waits for readers or the writer; what it
@@ -194,11 +196,11 @@ impl Checkpointer {
         })
     }
 
-    /// After a commit of `entries` entries.
-    fn wake(&self, entries: usize) {
+    /// After a commit that wrote about `bytes` of entries.
+    fn wake(&self, bytes: usize) {
         if let Ok(mut p) = self.progress.0.lock() {
             p.requested += 1;
-            p.pending_entries += entries;
+            p.pending_bytes += bytes;
         }
         if let Some(w) = &self.wake {
             let _ = w.send(());
@@ -835,7 +837,7 @@ struct SqliteAppend<'c> {
     tx: rusqlite::Transaction<'c>,
     log: LogId,
     checkpointer: Option<&'c Checkpointer>,
-    /// Entries inserted, for the checkpoint thread.
+    /// Bytes of entries inserted, for the checkpoint thread.
     inserted: usize,
 }
 
@@ -924,7 +926,10 @@ impl AppendTxn for SqliteAppend<'_> {
     }
 
     fn insert_entries(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
-        self.inserted += entries.len();
+        self.inserted += entries
+            .iter()
+            .map(|e| e.envelope.len() + e.body.len() + e.salt.len() + 64)
+            .sum::<usize>();
         let mut chunks = entries.chunks_exact(INSERT_ROWS);
         if chunks.len() > 0 {
             let mut stmt = self
