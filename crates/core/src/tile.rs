@@ -15,6 +15,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::code::ErrorCode;
 use crate::hash::{HASH_SIZE, Hash, node_hash};
@@ -512,7 +514,7 @@ pub trait TileReader {
 pub struct TileNodes<'a, R: TileReader> {
     reader: &'a R,
     size: u64,
-    cache: RefCell<HashMap<TileId, std::rc::Rc<[Hash]>>>,
+    cache: RefCell<HashMap<TileId, Rc<[Hash]>>>,
     /// Pyramids shared beyond this source, and this log's namespace in it.
     shared: Option<(&'a PyramidCache, u64)>,
 }
@@ -553,38 +555,32 @@ impl<'a, R: TileReader> TileNodes<'a, R> {
         self.size
     }
 
-    fn tile_hashes(&self, tile: TileId) -> Result<std::rc::Rc<[Hash]>, MerkleError> {
+    fn tile_hashes(&self, tile: TileId) -> Result<Rc<[Hash]>, MerkleError> {
         if let Some(h) = self.cache.borrow().get(&tile) {
-            return Ok(std::rc::Rc::clone(h));
+            return Ok(Rc::clone(h));
         }
         let data = self.reader.read_tile(&tile)?;
-        let hashes: std::rc::Rc<[Hash]> = split_tile_hashes(&data, tile.width)?.into();
-        self.cache
-            .borrow_mut()
-            .insert(tile, std::rc::Rc::clone(&hashes));
+        let hashes: Rc<[Hash]> = split_tile_hashes(&data, tile.width)?.into();
+        self.cache.borrow_mut().insert(tile, Rc::clone(&hashes));
         Ok(hashes)
     }
 
-    /// The node `up` levels above `offset` in `tile`, from the shared
-    /// pyramid (built and shared on first use).
+    /// The node `up` levels above `offset` in `tile` (of tile level
+    /// `level`), from the shared pyramid, built and shared on first use.
     fn pyramid_node(
         &self,
-        shared: &PyramidCache,
-        ns: u64,
+        (shared, ns): (&PyramidCache, u64),
         tile: TileId,
+        level: u8,
         up: u8,
         offset: usize,
     ) -> Result<Option<Hash>, MerkleError> {
-        let TileKind::Hashes { level } = tile.kind else {
-            return Ok(None);
-        };
-        let width = usize::from(tile.width);
-        let pyramid = match shared.get(ns, level, tile.index, width) {
+        let pyramid = match shared.get(ns, level, tile.index, usize::from(tile.width)) {
             Some(p) => p,
             None => {
-                let hashes = self.tile_hashes(tile)?;
-                let p = std::sync::Arc::new(TilePyramid::new(hashes.to_vec()));
-                shared.put(ns, level, tile.index, std::sync::Arc::clone(&p));
+                let hashes = split_tile_hashes(&self.reader.read_tile(&tile)?, tile.width)?;
+                let p = Arc::new(TilePyramid::new(hashes));
+                shared.put(ns, level, tile.index, Arc::clone(&p));
                 p
             }
         };
@@ -619,9 +615,9 @@ impl<R: TileReader> NodeSource for TileNodes<'_, R> {
             u16::try_from(width).expect("width is at most 256"),
         );
         let start = usize::try_from(first % w).expect("offset below 256");
-        if let Some((shared, ns)) = self.shared {
+        if let Some(shared) = self.shared {
             return self
-                .pyramid_node(shared, ns, tile, up, start)?
+                .pyramid_node(shared, tile, tile_level, up, start)?
                 .ok_or(missing);
         }
         let hashes = self.tile_hashes(tile)?;

@@ -20,6 +20,7 @@
 //! instead of stalling a worker. PostgreSQL, a network round trip, has
 //! none, and its quick calls take the blocking path.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use evident_store::{Store, StoreError};
@@ -46,7 +47,7 @@ struct Inline {
     /// use at once.
     max: usize,
     /// Connections open (idle or in use).
-    count: std::sync::atomic::AtomicUsize,
+    count: AtomicUsize,
 }
 
 impl std::fmt::Debug for Pool {
@@ -81,7 +82,7 @@ impl Pool {
                 idle: Mutex::new(Vec::new()),
                 open: inline,
                 max: max.max(1),
-                count: std::sync::atomic::AtomicUsize::new(0),
+                count: AtomicUsize::new(0),
             }),
         })
     }
@@ -127,7 +128,6 @@ impl Pool {
     /// reads the schema and may wait on a lock, which an async worker
     /// must not. Until it is there, quick reads take the blocking way.
     fn add_inline(self: &Arc<Self>) {
-        use std::sync::atomic::Ordering;
         let Some(inline) = &self.inline else { return };
         if inline.count.fetch_add(1, Ordering::AcqRel) >= inline.max {
             inline.count.fetch_sub(1, Ordering::AcqRel);
@@ -176,7 +176,7 @@ impl Inline {
         let out = f(conn.as_mut());
         if matches!(&out, Err(e) if e.code == "db.unavailable") {
             // Dropped: a fresh one is opened later, as the pool does.
-            self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            self.count.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
         if let Ok(mut idle) = self.idle.lock() {
@@ -191,7 +191,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
     use evident_store::sqlite::SqliteStore;

@@ -428,25 +428,26 @@ pub fn receipt_shared(
     };
     let tiles = StoreTiles::new(store, log);
     let ns = u64::try_from(log.id).unwrap_or_default();
+    let from_tiles = || inclusion_proof(index, cp.size, &TileNodes::new(&tiles, cp.size));
     let mut proof = match pyramids {
         Some(shared) => inclusion_proof(
             index,
             cp.size,
             &TileNodes::with_shared(&tiles, cp.size, shared, ns),
         )?,
-        None => inclusion_proof(index, cp.size, &TileNodes::new(&tiles, cp.size))?,
+        None => from_tiles()?,
     };
-    if let Some(shared) = pyramids
-        && verify_inclusion(&leaf_hash, index, cp.size, &proof, &cp.root).is_err()
-    {
-        shared.clear(ns);
-        proof = inclusion_proof(index, cp.size, &TileNodes::new(&tiles, cp.size))?;
-    }
     // Hash tiles are derived data without append-only triggers, and
     // neither appends nor `verify_log` read the full ones: check the proof
     // against the signed root here, so that a damaged tile or row is an
     // error now rather than a receipt that fails in the client's hands.
-    verify_inclusion(&leaf_hash, index, cp.size, &proof, &cp.root).map_err(|e| {
+    let mut checked = verify_inclusion(&leaf_hash, index, cp.size, &proof, &cp.root);
+    if let (Err(_), Some(shared)) = (&checked, pyramids) {
+        shared.clear(ns);
+        proof = from_tiles()?;
+        checked = verify_inclusion(&leaf_hash, index, cp.size, &proof, &cp.root);
+    }
+    checked.map_err(|e| {
         StoreError::Corrupt(format!(
             "entry {index} is not proven by the latest checkpoint (size {}) from stored data: {e}; \
              the stored hash tiles or the entry were altered",
