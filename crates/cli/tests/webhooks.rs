@@ -249,3 +249,90 @@ fn integrity_events_arrive_signed_and_retried() {
             .contains(&hmac_hex(LIVE_NEW, &t, &forged.body))
     );
 }
+
+/// The sum of a metric's samples in a `/metrics` text (every label set).
+fn metric(s: &Server, name: &str) -> f64 {
+    s.get("/metrics")
+        .send()
+        .text()
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_break_is_counted_once_however_often_it_is_verified_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Every second pass is a full one: the break inside the verified
+    // prefix is seen by full passes only, with incremental ones between.
+    let env = [
+        ("EVIDENT_VERIFY_INTERVAL_SECS", "1"),
+        ("EVIDENT_VERIFY_FULL_EVERY", "2"),
+    ];
+    let s = Server::start(&data, &env);
+    s.tenant("acme");
+    let k = s.key("acme", &["append", "read", "verify"]);
+    let append = |n: u64| {
+        let r = s
+            .post("/v1/logs/audit/entries")
+            .bearer(&k.token)
+            .json(&json!({"entries": (0..n).map(|i| json!({"kind": "user.login", "data": {"i": i}})).collect::<Vec<_>>()}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text());
+    };
+    append(5);
+
+    // The attacker edits a body while the server runs.
+    let db = rusqlite::Connection::open(data.join("evident.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute_batch("DROP TRIGGER entries_no_update").unwrap();
+    let n = db
+        .execute(
+            "UPDATE entries SET body = CAST('{\"kind\":\"user.login\",\"data\":{\"i\":99}}' AS BLOB) \
+             WHERE log_id = (SELECT id FROM logs WHERE tenant = 'acme' AND name = 'audit') AND idx = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+
+    let limit = Duration::from_secs(60);
+    let breaks = eventually(limit, "the break counted", || {
+        Some(metric(&s, "evident_chain_breaks_total")).filter(|&b| b > 0.0)
+    });
+    let violations = metric(&s, "evident_audit_chain_violations_total");
+    // What one verification finds, from the report itself.
+    let report = s
+        .get("/v1/logs/audit/verify")
+        .bearer(&k.token)
+        .send()
+        .json();
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(report["first_break"]["index"], 2, "{report}");
+    assert_eq!(report["first_break"]["reason"], "body.digest_mismatch");
+    assert_eq!(violations, report["violation_count"].as_f64().unwrap());
+    assert_eq!(breaks, violations, "a body edit is a chain break");
+
+    // Appends go on (incremental passes between the full ones), and the
+    // operator verifies again: at least two more full passes see the same
+    // break.
+    // Runs count both; the background's are those this loop did not ask
+    // for. Each pass runs both logs (this one and `_system/events`), so
+    // eight runs are at least four passes, two of them full.
+    let runs = metric(&s, "evident_verification_runs_total");
+    let mut asked = 0.0;
+    while metric(&s, "evident_verification_runs_total") - asked < runs + 8.0 {
+        append(1);
+        let r = s.get("/v1/logs/audit/verify").bearer(&k.token).send();
+        assert_eq!(r.json()["first_break"]["index"], 2);
+        asked += 1.0;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(metric(&s, "evident_chain_breaks_total"), breaks);
+    assert_eq!(
+        metric(&s, "evident_audit_chain_violations_total"),
+        violations
+    );
+}

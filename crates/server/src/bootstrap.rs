@@ -315,6 +315,7 @@ pub async fn run(
     };
     let system = SystemLog::new(system_log, Arc::clone(&writer), Arc::clone(&metrics));
     let verify_interval = Duration::from_secs(config.verify_interval_secs);
+    let verify_full_every = config.verify_full_every;
     let verifier = Arc::new(VerifierHealth::new(verify_interval));
     let listen = config.listen;
     let webhooks = crate::webhooks::Webhooks::start(&config.webhooks, &instance);
@@ -373,7 +374,11 @@ pub async fn run(
         data: json!({"version": crate::VERSION, "git_hash": crate::GIT_HASH, "listen": local.to_string()}),
     });
 
-    let verifier_task = tokio::spawn(crate::verifier::run(state.clone(), verify_interval));
+    let verifier_task = tokio::spawn(crate::verifier::run(
+        state.clone(),
+        verify_interval,
+        verify_full_every,
+    ));
     let pause_task = tokio::spawn(watch_pause(state.clone()));
     let sealer_task = sealer.map(|(anchor, at)| {
         tracing::info!(anchor = anchor.location(), seal_time = %state.config.seal_time, "daily sealer on");

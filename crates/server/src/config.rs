@@ -58,6 +58,9 @@ pub struct Config {
     /// Seconds between background verifications of every log; 0 turns
     /// the background verifier off.
     pub verify_interval_secs: u64,
+    /// Every this many background passes verifies every log in full
+    /// (the others continue from the verified prefix); at least 1.
+    pub verify_full_every: u64,
     /// Log level filter (`info`, `debug`, `evident_server=debug,warn`, …).
     pub log_level: String,
     /// How many read connections the server keeps open.
@@ -97,6 +100,7 @@ impl Default for Config {
             rate_limit_per_second: 20_000,
             rate_limit_burst: 40_000,
             verify_interval_secs: 60,
+            verify_full_every: 60,
             log_level: "info".to_owned(),
             read_connections: 4,
             db_busy_timeout_ms: 5_000,
@@ -208,6 +212,7 @@ impl Config {
             rate_limit_per_second => "EVIDENT_RATE_LIMIT_PER_SECOND",
             rate_limit_burst => "EVIDENT_RATE_LIMIT_BURST",
             verify_interval_secs => "EVIDENT_VERIFY_INTERVAL_SECS",
+            verify_full_every => "EVIDENT_VERIFY_FULL_EVERY",
             log_level => "EVIDENT_LOG_LEVEL",
             read_connections => "EVIDENT_READ_CONNECTIONS",
             db_busy_timeout_ms => "EVIDENT_DB_BUSY_TIMEOUT_MS",
@@ -247,6 +252,7 @@ impl Config {
         positive("request_timeout_ms", self.request_timeout_ms)?;
         positive("batch_max_entries", self.batch_max_entries as u64)?;
         positive("read_connections", self.read_connections as u64)?;
+        positive("verify_full_every", self.verify_full_every)?;
         if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {
             return Err(ConfigError::Invalid {
                 name: "rate_limit_burst",

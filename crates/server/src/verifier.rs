@@ -5,19 +5,21 @@
 //! Each pass continues every log from the prefix the last pass verified
 //! (`reader::verify_incremental`: the latest checkpoint's signature, a
 //! consistency proof from stored tiles between the verified size and it,
-//! and only the rows appended since), and every [`FULL_EVERY`] passes
+//! and only the rows appended since), and every `verify_full_every` passes (60)
 //! verifies every log in full, so a change inside a verified prefix is
-//! found too. Each finding is counted once: the counters grow by the
-//! number of problems a run finds beyond those the previous run of the
-//! same log already reported, so an unrepaired break does not page again
-//! on every interval, and a new one does.
+//! found too. Each finding is counted once, by what it is (index, reason,
+//! checkpoint size), not by how many a run found: an incremental pass sees
+//! only the rows appended since, so comparing counts would forget a break
+//! inside the prefix and count it again at the next full pass. An
+//! unrepaired break therefore pages once; a new one, or one that comes
+//! back after a repair, pages again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use evident_core::verify::{Reason, Report, VerifiedPrefix};
+use evident_core::verify::{Reason, Report, VerifiedPrefix, Violation};
 use evident_store::{LogId, reader};
 use serde_json::json;
 
@@ -33,6 +35,8 @@ pub struct VerifierHealth {
     heartbeat: AtomicI64,
     interval_secs: AtomicI64,
     last_error: Mutex<Option<String>>,
+    /// Per log, the findings already counted in the metrics.
+    counted: Mutex<HashMap<LogId, Counted>>,
 }
 
 impl VerifierHealth {
@@ -75,26 +79,26 @@ impl VerifierHealth {
     }
 }
 
-/// Counts a report's findings in the metrics.
-pub fn count_report(metrics: &Metrics, report: &Report) {
-    let (breaks, sigs) = split_counts(report);
-    metrics.observe_verification(
-        if report.valid { "valid" } else { "invalid" },
-        breaks,
-        sigs,
-        report.violation_count,
-    );
-}
-
-/// (chain breaks, signature failures) of a report.
-fn split_counts(report: &Report) -> (u64, u64) {
-    let sigs = report.signature_failures.len() as u64;
-    let breaks = report
-        .violations
-        .iter()
-        .filter(|v| v.reason != Reason::CheckpointBadSignature)
-        .count() as u64;
-    (breaks, sigs)
+impl VerifierHealth {
+    /// Counts what a verification of `log` found that was not counted
+    /// before, by this verifier or by `GET …/verify`, so an operator
+    /// re-running verify during an incident does not page again. `full`:
+    /// the run saw every row.
+    pub fn count(&self, metrics: &Metrics, log: LogId, report: &Report, full: bool) -> Fresh {
+        let fresh = match self.counted.lock() {
+            Ok(mut g) => g.entry(log).or_default().absorb(report, full),
+            // A panic elsewhere while counting: count this run as new
+            // rather than lose a break.
+            Err(_) => Counted::default().absorb(report, full),
+        };
+        metrics.observe_verification(
+            if report.valid { "valid" } else { "invalid" },
+            fresh.breaks,
+            fresh.signature_failures,
+            fresh.violations,
+        );
+        fresh
+    }
 }
 
 /// What the verifier remembers of a log between passes.
@@ -104,18 +108,78 @@ struct Seen {
     prefix: Option<VerifiedPrefix>,
     /// The latest checkpoint size seen (verified or not).
     size: u64,
-    /// Findings of the last run, so the same ones are not counted again.
-    violations: u64,
-    signature_failures: u64,
-    breaks: u64,
 }
 
-/// Every this many passes, each log is verified in full again, so a change
-/// to rows inside the verified prefix is found too.
-pub const FULL_EVERY: u64 = 60;
+/// Identifies one finding across runs.
+type FindingKey = (u64, Reason, Option<u64>);
 
-/// Runs until the process ends.
-pub async fn run(state: AppState, interval: Duration) {
+fn key(v: &Violation) -> FindingKey {
+    (v.index, v.reason, v.checkpoint_size)
+}
+
+/// The findings of one log already counted in the metrics.
+#[derive(Debug, Default, Clone)]
+struct Counted {
+    /// Every listed finding counted since the last full pass, and those
+    /// that pass found.
+    known: HashSet<FindingKey>,
+    /// Findings past the listed ones of a truncated report: known only
+    /// by number.
+    unlisted: u64,
+}
+
+/// Findings of one run not counted before.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Fresh {
+    /// Entry-level and checkpoint problems other than signatures.
+    pub breaks: u64,
+    /// Checkpoints without a valid trusted signature.
+    pub signature_failures: u64,
+    /// Every new problem.
+    pub violations: u64,
+}
+
+impl Counted {
+    /// Takes in a run's report and says what it found that is new. A full
+    /// pass sees every row, so what it did not find is forgotten (a
+    /// repaired break that comes back is new again); an incremental pass
+    /// only adds.
+    fn absorb(&mut self, report: &Report, full: bool) -> Fresh {
+        let sigs: HashSet<FindingKey> = report.signature_failures.iter().map(key).collect();
+        let mut found = HashSet::with_capacity(report.violations.len());
+        let mut fresh = Fresh::default();
+        for v in &report.violations {
+            let k = key(v);
+            if found.insert(k) && !self.known.contains(&k) {
+                fresh.violations += 1;
+                if sigs.contains(&k) {
+                    fresh.signature_failures += 1;
+                } else {
+                    fresh.breaks += 1;
+                }
+            }
+        }
+        let unlisted = report
+            .violation_count
+            .saturating_sub(report.violations.len() as u64);
+        let more = unlisted.saturating_sub(self.unlisted);
+        fresh.violations += more;
+        fresh.breaks += more;
+        if full {
+            self.known = found;
+            self.unlisted = unlisted;
+        } else {
+            self.known.extend(found);
+            self.unlisted = self.unlisted.max(unlisted);
+        }
+        fresh
+    }
+}
+
+/// Runs until the process ends. Every `full_every` passes (the first
+/// included), each log is verified in full again, so a change to rows
+/// inside the verified prefix is found too.
+pub async fn run(state: AppState, interval: Duration, full_every: u64) {
     if interval.is_zero() {
         return;
     }
@@ -125,7 +189,7 @@ pub async fn run(state: AppState, interval: Duration) {
     loop {
         tick.tick().await;
         state.limits.forget_idle();
-        let full = passes.is_multiple_of(FULL_EVERY);
+        let full = passes.is_multiple_of(full_every.max(1));
         passes += 1;
         let result = pass(&state, &mut seen, full).await;
         if let Ok(mut g) = state.verifier.last_error.lock() {
@@ -187,15 +251,9 @@ async fn pass(
                 return Err(e);
             }
         };
-        let (breaks, sigs) = split_counts(&report);
-        state.metrics.observe_verification(
-            if report.valid { "valid" } else { "invalid" },
-            breaks.saturating_sub(before.breaks),
-            sigs.saturating_sub(before.signature_failures),
-            report.violation_count.saturating_sub(before.violations),
-        );
-        let new_breaks = breaks.saturating_sub(before.breaks);
-        let new_sigs = sigs.saturating_sub(before.signature_failures);
+        let fresh = state.verifier.count(&state.metrics, log.id, &report, full);
+        let new_breaks = fresh.breaks;
+        let new_sigs = fresh.signature_failures;
         if new_breaks > 0 {
             state.webhooks.notify(
                 "chain_break",
@@ -208,7 +266,7 @@ async fn pass(
                 json!({"log": log.path(), "origin": log.origin, "new": new_sigs, "signature_failures": report.signature_failures}),
             );
         }
-        if !report.valid && report.violation_count > before.violations {
+        if !report.valid && fresh.violations > 0 {
             tracing::error!(
                 log = %log.path(),
                 first_break = ?report.first_break,
@@ -231,9 +289,6 @@ async fn pass(
                 // checks again from there.
                 prefix: next.or(before.prefix),
                 size,
-                violations: report.violation_count,
-                signature_failures: sigs,
-                breaks,
             },
         );
     }
@@ -246,4 +301,136 @@ async fn pass(
         .sum();
     state.metrics.set_verification_lag(lag);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A report listing `breaks` (index, reason code) and signature
+    /// failures at `sigs` (checkpoint sizes), with `unlisted` more
+    /// problems past the listed ones.
+    fn report(breaks: &[(u64, &str)], sigs: &[u64], unlisted: u64) -> Report {
+        let v = |index: u64, reason: &str, size: Option<u64>| {
+            let mut v = json!({"index": index, "reason": reason, "detail": "x"});
+            if let Some(s) = size {
+                v["checkpoint_size"] = json!(s);
+            }
+            v
+        };
+        let chain: Vec<_> = breaks.iter().map(|&(i, r)| v(i, r, None)).collect();
+        let sig: Vec<_> = sigs
+            .iter()
+            .map(|&s| v(s, "checkpoint.bad_signature", Some(s)))
+            .collect();
+        let all: Vec<_> = chain.iter().chain(&sig).cloned().collect();
+        let count = all.len() as u64 + unlisted;
+        serde_json::from_value(json!({
+            "valid": count == 0,
+            "origin": "o",
+            "total_count": 100,
+            "rows_checked": 100,
+            "verified_count": 100,
+            "checkpoints_checked": 1,
+            "checkpoints_verified": 1,
+            "chain_breaks": chain,
+            "signature_failures": sig,
+            "retrocausation_violations": [],
+            "gaps": [],
+            "checkpoint_mismatches": [],
+            "first_break": all.first(),
+            "acknowledged": [],
+            "redacted_count": 0,
+            "last_verified_index": null,
+            "last_verified_timestamp": null,
+            "violation_count": count,
+            "truncated": unlisted > 0,
+            "violations": all,
+        }))
+        .unwrap()
+    }
+
+    fn fresh(breaks: u64, signature_failures: u64, violations: u64) -> Fresh {
+        Fresh {
+            breaks,
+            signature_failures,
+            violations,
+        }
+    }
+
+    #[test]
+    fn an_unrepaired_break_is_counted_once_across_full_and_incremental_passes() {
+        let mut c = Counted::default();
+        let broken = report(&[(5, "body.digest_mismatch")], &[], 0);
+        // The full pass finds the break inside the verified prefix.
+        assert_eq!(c.absorb(&broken, true), fresh(1, 0, 1));
+        // Appends go on; incremental passes only see the new rows.
+        assert_eq!(c.absorb(&report(&[], &[], 0), false), fresh(0, 0, 0));
+        assert_eq!(c.absorb(&report(&[], &[], 0), false), fresh(0, 0, 0));
+        // The next full pass finds the same break: nothing new to page on.
+        assert_eq!(c.absorb(&broken, true), fresh(0, 0, 0));
+        // The same from an operator's `GET …/verify`, run twice.
+        assert_eq!(c.absorb(&broken, true), fresh(0, 0, 0));
+    }
+
+    #[test]
+    fn a_new_break_or_one_back_after_a_repair_counts_again() {
+        let mut c = Counted::default();
+        assert_eq!(
+            c.absorb(&report(&[(5, "body.digest_mismatch")], &[], 0), true),
+            fresh(1, 0, 1)
+        );
+        // A second break at another index, and a second reason at the same
+        // index, are both new; the old one is not.
+        let more = report(
+            &[
+                (5, "body.digest_mismatch"),
+                (5, "entry.leaf_hash_mismatch"),
+                (9, "chain.prev_mismatch"),
+            ],
+            &[],
+            0,
+        );
+        assert_eq!(c.absorb(&more, false), fresh(2, 0, 2));
+        // Repaired: a full pass finds nothing, and forgets them.
+        assert_eq!(c.absorb(&report(&[], &[], 0), true), fresh(0, 0, 0));
+        // Tampered again the same way: it pages again.
+        assert_eq!(
+            c.absorb(&report(&[(5, "body.digest_mismatch")], &[], 0), true),
+            fresh(1, 0, 1)
+        );
+    }
+
+    #[test]
+    fn signature_failures_are_told_apart_and_counted_once() {
+        let mut c = Counted::default();
+        let r = report(&[(3, "time.decreasing")], &[40, 50], 0);
+        assert_eq!(c.absorb(&r, true), fresh(1, 2, 3));
+        assert_eq!(c.absorb(&r, false), fresh(0, 0, 0));
+        let r2 = report(&[(3, "time.decreasing")], &[40, 50, 60], 0);
+        assert_eq!(c.absorb(&r2, true), fresh(0, 1, 1));
+    }
+
+    #[test]
+    fn problems_past_the_listed_ones_are_counted_by_number() {
+        let mut c = Counted::default();
+        let r = report(&[(1, "chain.prev_mismatch")], &[], 4);
+        assert_eq!(c.absorb(&r, true), fresh(5, 0, 5));
+        assert_eq!(c.absorb(&r, true), fresh(0, 0, 0));
+        let r = report(&[(1, "chain.prev_mismatch")], &[], 6);
+        assert_eq!(c.absorb(&r, true), fresh(2, 0, 2));
+    }
+
+    #[test]
+    fn the_shared_record_counts_a_log_once_for_both_callers() {
+        let health = VerifierHealth::new(Duration::from_secs(60));
+        let metrics = Metrics::default();
+        let broken = report(&[(5, "body.digest_mismatch")], &[], 0);
+        let log: LogId = 1;
+        assert_eq!(health.count(&metrics, log, &broken, true), fresh(1, 0, 1));
+        assert_eq!(health.count(&metrics, log, &broken, true), fresh(0, 0, 0));
+        // Another log with the same break is its own finding.
+        assert_eq!(health.count(&metrics, 2, &broken, true), fresh(1, 0, 1));
+    }
 }

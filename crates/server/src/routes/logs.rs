@@ -287,7 +287,7 @@ pub async fn verify(
             return Err(e);
         }
     };
-    crate::verifier::count_report(&state.metrics, &report);
+    state.verifier.count(&state.metrics, log.id, &report, true);
     if !report.valid {
         state.system.record(Event {
             kind: "evident.verify.failed",
