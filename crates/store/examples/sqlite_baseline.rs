@@ -1,7 +1,7 @@
 //! The storage baseline for the append benchmark: what it costs SQLite alone
 //! to store the same NDJSON lines durably.
 //!
-//! `cargo run --release -p evident-store --example sqlite_baseline -- input.ndjson baseline.db`
+//! `cargo run --release -p evident-store --example sqlite_baseline -- input.ndjson baseline.db [--pad BYTES]`
 //!
 //! What it does: opens (creating) `baseline.db` in WAL mode with
 //! `synchronous = FULL` and otherwise SQLite's defaults (4 KiB pages, 2 MiB
@@ -18,6 +18,13 @@
 //! an idempotent answer), hash, chain, build a Merkle tree or tiles, sign a
 //! checkpoint, or store anything but the line. It is the floor that storage
 //! alone sets on this machine.
+//!
+//! `--pad BYTES` stores BYTES of padding after each line (in the same
+//! column), so the database can be made as large as Evident's for the same
+//! input. A ledger stores more per entry than the line (envelope, canonical
+//! body, salt, leaf hash); the padded run says what storing that many bytes
+//! costs with the baseline's own method, which separates the cost of the
+//! record's size from the cost of Evident's work on it.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -37,9 +44,16 @@ struct RequestId<'a> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    let usage = "usage: sqlite_baseline INPUT.ndjson DATABASE [--pad BYTES]";
     let (Some(input), Some(db)) = (args.next(), args.next()) else {
-        return Err("usage: sqlite_baseline INPUT.ndjson DATABASE".into());
+        return Err(usage.into());
     };
+    let pad = match (args.next().as_deref(), args.next()) {
+        (None, _) => String::new(),
+        (Some("--pad"), Some(n)) => " ".repeat(n.parse().map_err(|_| usage)?),
+        _ => return Err(usage.into()),
+    };
+    let mut stored = String::with_capacity(4096);
     let started = Instant::now();
     let mut conn = Connection::open(&db)?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -68,6 +82,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 let id: RequestId<'_> = serde_json::from_str(line)?;
+                let line = if pad.is_empty() {
+                    line
+                } else {
+                    stored.clear();
+                    stored.push_str(line);
+                    stored.push_str(&pad);
+                    stored.as_str()
+                };
                 stmt.execute(params![id.request_id.as_ref(), line])?;
                 in_txn += 1;
             }

@@ -281,7 +281,8 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32768;",
+             PRAGMA cache_size = -32768;
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(map_err)?;
         Ok(SqliteStore {
