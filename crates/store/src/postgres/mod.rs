@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "meta_guard",
         sql: include_str!("../../migrations/postgres/0004_meta_guard.sql"),
     },
+    Migration {
+        version: 5,
+        name: "request_id_runs",
+        sql: include_str!("../../migrations/postgres/0005_request_id_runs.sql"),
+    },
 ];
 
 /// How long a writer waits for another's lock (the log row, a migration)

@@ -285,7 +285,7 @@ mod tests {
                      VALUES (1, 0, x'00', x'01', x'02', x'03');",
             )
             .unwrap();
-        assert_eq!(s.migrate_up().unwrap(), vec![3, 4]);
+        assert_eq!(s.migrate_up().unwrap(), vec![3, 4, 5]);
         let keys = s.keys().unwrap();
         assert_eq!(
             (

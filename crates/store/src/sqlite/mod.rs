@@ -33,11 +33,13 @@ use crate::model::{
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, TenantInfo,
     TenantStatus, WritesPause,
 };
+use request_ids::{Claim, Tail, Tails};
 
 mod auth;
 pub mod backup;
 mod curate;
 mod guards;
+mod request_ids;
 
 pub use guards::GuardCheck;
 
@@ -63,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "meta_guard",
         sql: include_str!("../../migrations/sqlite/0004_meta_guard.sql"),
     },
+    Migration {
+        version: 5,
+        name: "request_id_runs",
+        sql: include_str!("../../migrations/sqlite/0005_request_id_runs.sql"),
+    },
 ];
 
 /// How long a writer waits for another's lock before giving up with
@@ -81,6 +88,8 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     /// Started on the first append to a database file.
     checkpointer: Option<Checkpointer>,
+    /// What this connection knows of each log's newest request ids.
+    tails: Tails,
 }
 
 /// A thread with its own connection that runs a passive WAL checkpoint
@@ -262,6 +271,7 @@ impl SqliteStore {
             conn,
             path: None,
             checkpointer: None,
+            tails: Tails::default(),
         })
     }
 
@@ -289,6 +299,7 @@ impl SqliteStore {
             conn,
             path: None,
             checkpointer: None,
+            tails: Tails::default(),
         })
     }
 
@@ -690,6 +701,9 @@ impl Store for SqliteStore {
             log,
             checkpointer: self.checkpointer.as_ref(),
             inserted: 0,
+            tails: &mut self.tails,
+            tail: None,
+            refused: false,
         }))
     }
 
@@ -840,6 +854,65 @@ struct SqliteAppend<'c> {
     checkpointer: Option<&'c Checkpointer>,
     /// Bytes of entries inserted, for the checkpoint thread.
     inserted: usize,
+    /// The writer's request-id tails, and this log's, once taken.
+    tails: &'c mut Tails,
+    tail: Option<Tail>,
+    /// Set when an insert was refused: the transaction must not commit.
+    refused: bool,
+}
+
+impl SqliteAppend<'_> {
+    fn tail(&mut self) -> Result<&mut Tail> {
+        if self.tail.is_none() {
+            self.tail = Some(self.tails.take(&self.tx, self.log)?);
+        }
+        self.tail
+            .as_mut()
+            .ok_or_else(|| StoreError::Database("request-id tail".into()))
+    }
+
+    /// Refuses, before any row goes in, a request id the log already holds
+    /// or the batch holds twice; records the others in the tail. An id no
+    /// lookup of this transaction saw is looked up here, so that an id is
+    /// refused at insert as a unique index would refuse it.
+    fn check_request_ids(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
+        let mut unsure: Vec<(&str, u64)> = Vec::new();
+        self.tail()?;
+        let Some(tail) = self.tail.as_mut() else {
+            return Ok(());
+        };
+        for e in entries {
+            let Some(id) = e.request_id else {
+                tail.add(None, e.index);
+                continue;
+            };
+            match tail.claim(id, e.index) {
+                Claim::Reserved => {}
+                Claim::Unseen => unsure.push((id, e.index)),
+                Claim::Taken => {
+                    self.refused = true;
+                    return Err(taken(self.log, id));
+                }
+            }
+        }
+        if unsure.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = unsure.iter().map(|(id, _)| *id).collect();
+        let found = request_ids::find_merged(&self.tx, self.log, &ids)?;
+        for ((id, index), found) in unsure.into_iter().zip(found) {
+            if found.is_some() || tail.get(id).is_some() {
+                self.refused = true;
+                return Err(taken(self.log, id));
+            }
+            tail.add(Some(id.to_owned()), index);
+        }
+        Ok(())
+    }
+}
+
+fn taken(log: LogId, id: &str) -> StoreError {
+    StoreError::RequestIdTaken(format!("log {log} already holds request id {id:?}"))
 }
 
 impl AppendTxn for SqliteAppend<'_> {
@@ -888,36 +961,40 @@ impl AppendTxn for SqliteAppend<'_> {
         Ok(head)
     }
 
-    /// One statement for the whole batch: SQLite walks the ids as a JSON
-    /// array and probes the request-id index for each, which saves a
-    /// statement execution per id. (The bundled SQLite decodes every JSON
-    /// escape, `\u0000` included; a test holds it to that.)
+    /// Ids of the entries past the log's mark from the writer's memory of
+    /// them (see [`request_ids`]); the others in one statement against
+    /// `request_ids`.
     fn lookup_request_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<Existing>>> {
-        let json = serde_json::to_string(ids)
-            .map_err(|e| StoreError::Database(format!("request ids as json: {e}")))?;
-        // CROSS JOIN keeps json_each outside, and `IS NOT NULL` lets the
-        // partial index serve the probe.
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT j.key, e.idx, e.leaf_hash, e.envelope
-                 FROM json_each(?2) AS j CROSS JOIN entries AS e
-                 WHERE e.log_id = ?1 AND e.request_id = j.value AND e.request_id IS NOT NULL",
-            )
-            .map_err(map_err)?;
         let mut out = vec![None; ids.len()];
-        let mut rows = stmt.query(params![self.log, json]).map_err(map_err)?;
-        while let Some(row) = rows.next().map_err(map_err)? {
-            let key: i64 = row.get(0).map_err(map_err)?;
-            let slot = usize::try_from(key)
-                .ok()
-                .and_then(|k| out.get_mut(k))
-                .ok_or_else(|| StoreError::Database(format!("json_each key {key}")))?;
-            *slot = Some(Existing {
-                index: to_u64(row.get(1).map_err(map_err)?)?,
-                leaf_hash: hash_col(blob(row, 2)?.unwrap_or_default(), "leaf hash")?,
-                envelope: blob(row, 3)?.unwrap_or_default().to_vec(),
-            });
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        self.tail()?;
+        let mut rest = Vec::new();
+        if let Some(tail) = self.tail.as_mut() {
+            for (k, id) in ids.iter().enumerate() {
+                match tail.get(id) {
+                    Some(index) => match request_ids::entry_at(&self.tx, self.log, index)? {
+                        Some(found) => out[k] = Some(found),
+                        None => tail.forget(id),
+                    },
+                    None => rest.push(k),
+                }
+            }
+        }
+        if !rest.is_empty() {
+            let asked: Vec<&str> = rest.iter().map(|&k| ids[k]).collect();
+            let found = request_ids::find_merged(&self.tx, self.log, &asked)?;
+            for (k, f) in rest.into_iter().zip(found) {
+                out[k] = f;
+            }
+        }
+        if let Some(tail) = self.tail.as_mut() {
+            for (id, found) in ids.iter().zip(&out) {
+                if found.is_none() {
+                    tail.reserve(id);
+                }
+            }
         }
         Ok(out)
     }
@@ -927,6 +1004,12 @@ impl AppendTxn for SqliteAppend<'_> {
     }
 
     fn insert_entries(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
+        if self.refused {
+            return Err(StoreError::Database(
+                "an earlier insert of this transaction was refused".into(),
+            ));
+        }
+        self.check_request_ids(entries)?;
         self.inserted += entries
             .iter()
             .map(|e| e.envelope.len() + e.body.len() + e.salt.len() + 64)
@@ -987,8 +1070,20 @@ impl AppendTxn for SqliteAppend<'_> {
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.refused {
+            return Err(StoreError::Database(
+                "an insert of this transaction was refused; it was rolled back".into(),
+            ));
+        }
+        if let Some(tail) = self.tail.as_mut() {
+            tail.write_run(&self.tx, self.log)?;
+        }
         self.tx.commit().map_err(map_err)?;
+        if let Some(mut tail) = self.tail.take() {
+            tail.release();
+            self.tails.put(self.log, tail);
+        }
         if let Some(c) = self.checkpointer {
             c.wake(self.inserted);
         }
@@ -1051,28 +1146,229 @@ mod tests {
 
     /// The batched request-id lookup probes the index once per id; it
     /// never scans the log.
+    fn plan(s: &SqliteStore, sql: &str, args: impl rusqlite::Params) -> Vec<String> {
+        s.conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(args, |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     #[test]
-    fn request_id_lookup_uses_the_index() {
+    fn request_id_lookups_use_primary_keys() {
         let mut s = SqliteStore::open_in_memory().unwrap();
         s.migrate_up().unwrap();
-        let plan: Vec<String> = s
-            .conn
-            .prepare(
-                "EXPLAIN QUERY PLAN SELECT j.key, e.idx, e.leaf_hash, e.envelope
-                 FROM json_each(?2) AS j CROSS JOIN entries AS e
-                 WHERE e.log_id = ?1 AND e.request_id = j.value AND e.request_id IS NOT NULL",
+        let merged = plan(&s, request_ids::LOOKUP_MERGED, params![1, "[]"]);
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        assert!(merged[0].starts_with("SCAN j"), "{merged:?}");
+        assert!(
+            merged[1].starts_with("SEARCH r USING PRIMARY KEY (log_id=? AND request_id=?)"),
+            "{merged:?}"
+        );
+        assert!(
+            merged[2].starts_with("SEARCH e USING PRIMARY KEY (log_id=? AND idx=?)"),
+            "{merged:?}"
+        );
+        let tail = plan(&s, request_ids::TAIL_ROWS, params![1, 0]);
+        assert_eq!(
+            tail,
+            ["SEARCH entries USING PRIMARY KEY (log_id=? AND idx>?)"],
+            "{tail:?}"
+        );
+    }
+
+    /// Appends `n` single-entry transactions from `clients` interleaved id
+    /// sequences, looking each batch's ids up first as the sequencer does.
+    fn append_singles(s: &mut SqliteStore, log: LogId, from: u64, n: u64, clients: u64) {
+        let leaf = Hash::default();
+        for index in from..from + n {
+            let id = format!("client-{:02}-{:06}", index % clients, index / clients);
+            let mut tx = s.begin_append(log).unwrap();
+            assert_eq!(tx.lookup_request_ids(&[&id]).unwrap(), vec![None]);
+            tx.insert_entries(&[NewEntry {
+                index,
+                envelope: id.as_bytes(),
+                leaf_hash: &leaf,
+                salt: &[],
+                body: b"{}",
+                request_id: Some(&id),
+            }])
+            .unwrap();
+            tx.commit().unwrap();
+        }
+    }
+
+    fn count(s: &SqliteStore, sql: &str) -> i64 {
+        s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Ids reach `request_ids` in whole runs, and every id is found
+    /// whether it is there or still only in its entry's row.
+    #[test]
+    fn request_ids_move_to_their_table_in_runs_and_stay_found() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        s.migrate_up().unwrap();
+        let log = s.create_log("t", "l", "test.example/t/l", "x").unwrap().id;
+        let other = s.create_log("t", "m", "test.example/t/m", "x").unwrap().id;
+        let run = request_ids::REQUEST_ID_RUN;
+        append_singles(&mut s, log, 0, run - 1, 7);
+        assert_eq!(count(&s, "SELECT count(*) FROM request_ids"), 0);
+        append_singles(&mut s, log, run - 1, 1, 7);
+        assert_eq!(count(&s, "SELECT count(*) FROM request_ids"), to_i64(run));
+        append_singles(&mut s, log, run, run / 2, 7);
+        assert_eq!(count(&s, "SELECT count(*) FROM request_ids"), to_i64(run));
+        assert_eq!(
+            count(&s, "SELECT upto FROM request_id_marks WHERE log_id = 1"),
+            to_i64(run)
+        );
+
+        let total = run + run / 2;
+        let ids: Vec<String> = (0..total)
+            .map(|i| format!("client-{:02}-{:06}", i % 7, i / 7))
+            .collect();
+        let mut asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+        asked.push("nope");
+        let mut tx = s.begin_append(log).unwrap();
+        let found = tx.lookup_request_ids(&asked).unwrap();
+        for (i, f) in found.iter().enumerate().take(ids.len()) {
+            let f = f.as_ref().unwrap_or_else(|| panic!("{} not found", ids[i]));
+            assert_eq!(
+                (f.index, f.envelope.as_slice()),
+                (i as u64, ids[i].as_bytes())
+            );
+        }
+        assert_eq!(found.last(), Some(&None));
+        drop(tx);
+        // Stored once per log, merged or not: inserting either again is
+        // refused, and the transaction cannot commit.
+        for (id, index) in [(&ids[3], total), (&ids[ids.len() - 1], total)] {
+            let mut tx = s.begin_append(log).unwrap();
+            let leaf = Hash::default();
+            let e = tx
+                .insert_entries(&[NewEntry {
+                    index,
+                    envelope: b"x",
+                    leaf_hash: &leaf,
+                    salt: &[],
+                    body: b"{}",
+                    request_id: Some(id),
+                }])
+                .unwrap_err();
+            assert!(matches!(e, StoreError::RequestIdTaken(_)), "{e:?}");
+            assert!(tx.commit().is_err());
+        }
+        // Another log's ids are its own.
+        let mut tx = s.begin_append(other).unwrap();
+        assert_eq!(tx.lookup_request_ids(&[&ids[0]]).unwrap(), vec![None]);
+    }
+
+    /// Two connections append to one file in turn (a CLI beside the
+    /// server): each sees the other's ids, though it keeps its own in
+    /// memory.
+    #[test]
+    fn another_writers_request_ids_are_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("t.db");
+        let mut a = SqliteStore::open(&path, true).unwrap();
+        a.migrate_up().unwrap();
+        let log = a.create_log("t", "l", "test.example/t/l", "x").unwrap().id;
+        let mut b = SqliteStore::open(&path, false).unwrap();
+        append_singles(&mut a, log, 0, 3, 1);
+        append_singles(&mut b, log, 3, 3, 1);
+        append_singles(&mut a, log, 6, 3, 1);
+        for s in [&mut a, &mut b] {
+            let mut tx = s.begin_append(log).unwrap();
+            let ids: Vec<String> = (0..9).map(|i| format!("client-00-{i:06}")).collect();
+            let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let found: Vec<Option<u64>> = tx
+                .lookup_request_ids(&asked)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.map(|f| f.index))
+                .collect();
+            assert_eq!(found, (0..9).map(Some).collect::<Vec<_>>());
+        }
+        let leaf = Hash::default();
+        let mut tx = a.begin_append(log).unwrap();
+        let e = tx
+            .insert_entries(&[NewEntry {
+                index: 9,
+                envelope: b"x",
+                leaf_hash: &leaf,
+                salt: &[],
+                body: b"{}",
+                request_id: Some("client-00-000004"),
+            }])
+            .unwrap_err();
+        assert!(matches!(e, StoreError::RequestIdTaken(_)), "{e:?}");
+    }
+
+    /// A database at migration 4 keeps its ids: migration 5 copies them to
+    /// `request_ids`, sets each log's mark, and drops the old index.
+    #[test]
+    fn migration_5_moves_request_ids_out_of_the_entries_index() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        s.conn
+            .execute_batch(
+                "CREATE TABLE schema_migrations (
+                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
+                 ) STRICT;",
             )
+            .unwrap();
+        for m in &MIGRATIONS[..4] {
+            s.conn.execute_batch(m.sql).unwrap();
+            s.conn
+                .execute(
+                    "INSERT INTO schema_migrations VALUES (?1, ?2, 'then')",
+                    rusqlite::params![m.version, m.name],
+                )
+                .unwrap();
+        }
+        s.conn
+            .execute_batch(
+                "INSERT INTO logs (tenant, name, origin, created_at) VALUES ('a', 'b', 'x/a/b', 'then');
+                 INSERT INTO logs (tenant, name, origin, created_at) VALUES ('a', 'c', 'x/a/c', 'then');
+                 INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body, request_id) VALUES
+                     (1, 0, zeroblob(32), x'01', x'02', x'03', 'r0'),
+                     (1, 1, zeroblob(32), x'11', x'02', x'03', NULL),
+                     (1, 2, zeroblob(32), x'21', x'02', x'03', 'r2'),
+                     (2, 0, zeroblob(32), x'31', x'02', x'03', 'r0');",
+            )
+            .unwrap();
+        assert_eq!(s.migrate_up().unwrap(), vec![5]);
+        assert_eq!(
+            count(
+                &s,
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'entries_request_id'"
+            ),
+            0
+        );
+        let marks: Vec<(i64, i64)> = s
+            .conn
+            .prepare("SELECT log_id, upto FROM request_id_marks ORDER BY log_id")
             .unwrap()
-            .query_map(params![1, "[]"], |r| r.get(3))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(plan.len(), 2, "{plan:?}");
-        assert!(plan[0].starts_with("SCAN j"), "{plan:?}");
-        assert!(
-            plan[1]
-                .starts_with("SEARCH e USING INDEX entries_request_id (log_id=? AND request_id=?)"),
-            "{plan:?}"
+        assert_eq!(marks, [(1, 3), (2, 1)]);
+        let mut tx = s.begin_append(1).unwrap();
+        let found = tx.lookup_request_ids(&["r2", "r1", "r0"]).unwrap();
+        let at: Vec<Option<(u64, Vec<u8>)>> = found
+            .into_iter()
+            .map(|f| f.map(|f| (f.index, f.envelope)))
+            .collect();
+        assert_eq!(at, [Some((2, vec![0x21])), None, Some((0, vec![0x01]))]);
+        drop(tx);
+        let mut tx = s.begin_append(2).unwrap();
+        let found = tx.lookup_request_ids(&["r0", "r2"]).unwrap();
+        assert_eq!(found[0].as_ref().map(|f| f.index), Some(0));
+        assert_eq!(
+            found[0].as_ref().map(|f| f.envelope.clone()),
+            Some(vec![0x31])
         );
+        assert_eq!(found[1], None);
     }
 }
