@@ -57,6 +57,24 @@ pub(crate) fn required(flag: &str, value: &str) -> Result<(), CmdError> {
     Ok(())
 }
 
+/// Appends a system event to `_system/events` (creating the tenant and the
+/// log on a data directory that has none yet), as the server's system log
+/// does; `fields` as for [`append_system_entry`].
+pub(crate) fn record_system_event(
+    dd: &DataDir,
+    opened: &mut Opened,
+    fields: Value,
+) -> Result<Appended, CmdError> {
+    let tenant = evident_core::entry::SYSTEM_TENANT;
+    if opened.store.find_tenant(tenant)?.is_none() {
+        opened
+            .store
+            .create_tenant(tenant, &format_ts(system_clock()))?;
+    }
+    let events = opened.log_or_create(&format!("{tenant}/events"))?;
+    append_system_entry(dd, opened, &events, fields)
+}
+
 /// Appends one entry of a reserved `evident.*` kind, built from `fields`
 /// (a JSON object of body fields plus `kind`), signed with the data
 /// directory's key as its own batch.

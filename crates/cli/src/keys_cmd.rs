@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 
 use crate::Format;
 use crate::common::{CmdError, DataArgs, print_json};
+use crate::exception_cmd::record_system_event;
+
+/// Kind of the system event a rotation records in `_system/events`.
+pub const ROTATED_EVENT_KIND: &str = "evident.key.rotated";
 
 /// Manage signing keys.
 #[derive(Debug, Args)]
@@ -40,6 +44,10 @@ enum KeysCommand {
     ///
     /// A server running with the old key refuses writes (`key.retired`)
     /// until it is restarted, so it never signs with a retired key.
+    ///
+    /// The rotation is recorded in the `_system/events` log as an
+    /// `evident.key.rotated` event naming both verifier keys, signed with
+    /// the new key.
     Rotate(KeysInner),
 }
 
@@ -133,12 +141,41 @@ pub fn keys(args: &KeysArgs) -> Result<(), CmdError> {
             let dd = a.data.data_dir();
             let mut opened = dd.open()?;
             let done = dd.rotate(&mut opened)?;
+            // The rotation is committed; an event that cannot be recorded
+            // is reported, not a failure of the rotation.
+            let event = record_system_event(
+                &dd,
+                &mut opened,
+                json!({
+                    "kind": ROTATED_EVENT_KIND,
+                    "actor": "evident-cli",
+                    "action": "keys rotate",
+                    "resource": "signing-key",
+                    "outcome": "ok",
+                    "data": {
+                        "retired": done.old.to_string(),
+                        "vkey": done.new.to_string(),
+                        "transition_checkpoints": done.transitions,
+                    },
+                }),
+            );
+            let event_index = match event {
+                Ok(e) => Some(e.index),
+                Err(e) => {
+                    eprintln!(
+                        "warning: the rotation is done, but its system event was not recorded: {}: {}",
+                        e.code, e.message
+                    );
+                    None
+                }
+            };
             match a.format {
                 Format::Json => print_json(&json!({
                     "retired": done.old.to_string(),
                     "vkey": done.new.to_string(),
                     "transition_checkpoints": done.transitions,
                     "key_file": done.key_file,
+                    "system_event_index": event_index,
                 })),
                 Format::Text => {
                     println!("retired key:  {}", done.old);
@@ -148,6 +185,9 @@ pub fn keys(args: &KeysArgs) -> Result<(), CmdError> {
                         done.transitions,
                         done.key_file.display()
                     );
+                    if let Some(i) = event_index {
+                        println!("recorded as entry {i} of _system/events ({ROTATED_EVENT_KIND})");
+                    }
                     println!(
                         "restart any running `evident serve` so that it signs with the new key"
                     );

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use evident_core::Hash;
 use evident_core::checkpoint::Checkpoint;
-use evident_core::entry::{Body, EnvelopeView, SALT_SIZE, SYSTEM_TENANT, body_digest};
+use evident_core::entry::{Body, EnvelopeView, SALT_SIZE, body_digest};
 use evident_core::hash::leaf_hash;
 use evident_core::merkle::CompactTree;
 use evident_core::note::parse_note;
@@ -29,7 +29,7 @@ use serde_json::json;
 
 use crate::Format;
 use crate::common::{CmdError, DataArgs, print_json};
-use crate::exception_cmd::append_system_entry;
+use crate::exception_cmd::{append_system_entry, record_system_event};
 use crate::export_cmd::bodies::BodyReader;
 use crate::export_cmd::layout::{BODIES, CHECKPOINT, read_opt};
 
@@ -512,19 +512,11 @@ fn record_event(
     details: &serde_json::Value,
     marker: u64,
 ) -> Result<u64, CmdError> {
-    if opened.store.find_tenant(SYSTEM_TENANT)?.is_none() {
-        opened.store.create_tenant(
-            SYSTEM_TENANT,
-            &evident_core::entry::format_ts(evident_store::sequencer::system_clock()),
-        )?;
-    }
-    let events = opened.log_or_create(&format!("{SYSTEM_TENANT}/events"))?;
     let mut data = details.clone();
     data["repair_index"] = json!(marker);
-    let e = append_system_entry(
+    let e = record_system_event(
         dd,
         opened,
-        &events,
         json!({
             "kind": REPAIR_EVENT_KIND,
             "actor": "evident-cli",

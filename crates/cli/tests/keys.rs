@@ -39,7 +39,23 @@ fn rotate(ledger: &Ledger) -> String {
     let out = keys_json(ledger, "rotate");
     assert_eq!(out["retired"], ledger.vkey.as_str());
     assert_eq!(out["transition_checkpoints"], 1);
+    assert_eq!(out["system_event_index"], 0, "{out}");
     out["vkey"].as_str().unwrap().to_owned()
+}
+
+/// The entries of `_system/events`, as `evident entries` prints them.
+fn system_events(ledger: &Ledger) -> Vec<serde_json::Value> {
+    let run = evident(&[
+        "entries",
+        "--data-dir",
+        ledger.data_dir(),
+        "--log",
+        "_system/events",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    run.json()["entries"].as_array().unwrap().clone()
 }
 
 fn append_more(ledger: &Ledger, from: u64, n: u64) {
@@ -74,6 +90,26 @@ fn rotate_then_append_verifies_and_keys_list_shows_ranges() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
+    // The rotation is in the system log, naming both keys, signed with
+    // the new one.
+    let events = system_events(&ledger);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["envelope"]["kind"], "evident.key.rotated");
+    assert_eq!(events[0]["body"]["data"]["retired"], ledger.vkey.as_str());
+    assert_eq!(events[0]["body"]["data"]["vkey"], new.as_str());
+    let run = evident(&[
+        "verify",
+        "--data-dir",
+        ledger.data_dir(),
+        "--log",
+        "_system/events",
+        "--vkey",
+        &new,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+
     append_more(&ledger, ENTRIES, 20);
     let (code, r) = ledger.verify();
     assert_eq!(code, 0, "{r:#}");
@@ -82,9 +118,9 @@ fn rotate_then_append_verifies_and_keys_list_shows_ranges() {
     assert_eq!(r["checkpoints_verified"], 8);
 
     // Checkpoints 1..=5 by the old key, 6 (the transition, size 100) by
-    // both, 7 and 8 by the new key alone.
+    // both, then the system event's (7) and 8 and 9 by the new key alone.
     let cps = checkpoints(&ledger.db());
-    assert_eq!(cps.len(), 8);
+    assert_eq!(cps.len(), 9);
     assert_eq!((cps[5].0, cps[5].1), (6, ENTRIES));
     let signers = |note: &str| parse_note(note.as_bytes()).unwrap().1.len();
     assert_eq!(signers(&cps[5].2), 2);
@@ -144,7 +180,8 @@ fn export_after_rotation_verifies_with_the_old_or_the_new_key() {
     assert_eq!(run.code, 0, "{run:?}");
     let history: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("key-history.json")).unwrap()).unwrap();
-    assert_eq!(history["checkpoint_seq"], 8);
+    // Seq 7 is the rotation's system event, in `_system/events`.
+    assert_eq!(history["checkpoint_seq"], 9);
     assert_eq!(history["transitions"].as_array().unwrap().len(), 1);
     assert_eq!(history["transitions"][0]["seq"], 6);
 
@@ -271,7 +308,8 @@ fn an_append_with_the_retired_key_is_refused() {
     ]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(run.json()["error"]["code"], "key.retired");
-    assert_eq!(checkpoints(&ledger.db()).len(), 6);
+    // The five batches, the transition and the rotation's system event.
+    assert_eq!(checkpoints(&ledger.db()).len(), 7);
 }
 
 #[test]
