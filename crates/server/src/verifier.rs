@@ -77,9 +77,7 @@ impl VerifierHealth {
             None => Ok(()),
         }
     }
-}
 
-impl VerifierHealth {
     /// Counts what a verification of `log` found that was not counted
     /// before, by this verifier or by `GET …/verify`, so an operator
     /// re-running verify during an incident does not page again. `full`:
@@ -118,7 +116,7 @@ fn key(v: &Violation) -> FindingKey {
 }
 
 /// The findings of one log already counted in the metrics.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Counted {
     /// Every listed finding counted since the last full pass, and those
     /// that pass found.
@@ -252,18 +250,16 @@ async fn pass(
             }
         };
         let fresh = state.verifier.count(&state.metrics, log.id, &report, full);
-        let new_breaks = fresh.breaks;
-        let new_sigs = fresh.signature_failures;
-        if new_breaks > 0 {
+        if fresh.breaks > 0 {
             state.webhooks.notify(
                 "chain_break",
-                json!({"log": log.path(), "origin": log.origin, "new": new_breaks, "first_break": report.first_break, "violation_count": report.violation_count}),
+                json!({"log": log.path(), "origin": log.origin, "new": fresh.breaks, "first_break": report.first_break, "violation_count": report.violation_count}),
             );
         }
-        if new_sigs > 0 {
+        if fresh.signature_failures > 0 {
             state.webhooks.notify(
                 "signature_failure",
-                json!({"log": log.path(), "origin": log.origin, "new": new_sigs, "signature_failures": report.signature_failures}),
+                json!({"log": log.path(), "origin": log.origin, "new": fresh.signature_failures, "signature_failures": report.signature_failures}),
             );
         }
         if !report.valid && fresh.violations > 0 {

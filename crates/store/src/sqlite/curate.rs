@@ -253,30 +253,14 @@ pub(super) fn repair_entries(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use crate::Store;
-    use crate::sqlite::{MIGRATIONS, SqliteStore};
+    use crate::sqlite::SqliteStore;
 
     /// A database at migration 2 with a key and an entry moves to 3: the
     /// key is valid from the start and current, and the entry is still
     /// refused every plain UPDATE.
     #[test]
     fn migration_3_upgrades_a_database_with_keys_and_entries() {
-        let mut s = SqliteStore::open_in_memory().unwrap();
-        s.conn
-            .execute_batch(
-                "CREATE TABLE schema_migrations (
-                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
-                 ) STRICT;",
-            )
-            .unwrap();
-        for m in &MIGRATIONS[..2] {
-            s.conn.execute_batch(m.sql).unwrap();
-            s.conn
-                .execute(
-                    "INSERT INTO schema_migrations VALUES (?1, ?2, 'then')",
-                    rusqlite::params![m.version, m.name],
-                )
-                .unwrap();
-        }
+        let mut s = SqliteStore::in_memory_at_migration(2);
         s.conn
             .execute_batch(
                 "INSERT INTO keys (vkey, created_at) VALUES ('k', 'then');

@@ -862,13 +862,14 @@ struct SqliteAppend<'c> {
 }
 
 impl SqliteAppend<'_> {
-    fn tail(&mut self) -> Result<&mut Tail> {
-        if self.tail.is_none() {
-            self.tail = Some(self.tails.take(&self.tx, self.log)?);
+    /// The log's request-id tail, taken out of the transaction to be used
+    /// beside it; put back with `self.tail = Some(…)`. A transaction that
+    /// fails before putting it back reads it again next time.
+    fn take_tail(&mut self) -> Result<Tail> {
+        match self.tail.take() {
+            Some(t) => Ok(t),
+            None => self.tails.take(&self.tx, self.log),
         }
-        self.tail
-            .as_mut()
-            .ok_or_else(|| StoreError::Database("request-id tail".into()))
     }
 
     /// Refuses, before any row goes in, a request id the log already holds
@@ -876,14 +877,11 @@ impl SqliteAppend<'_> {
     /// lookup of this transaction saw is looked up here, so that an id is
     /// refused at insert as a unique index would refuse it.
     fn check_request_ids(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
+        let mut tail = self.take_tail()?;
         let mut unsure: Vec<(&str, u64)> = Vec::new();
-        self.tail()?;
-        let Some(tail) = self.tail.as_mut() else {
-            return Ok(());
-        };
         for e in entries {
             let Some(id) = e.request_id else {
-                tail.add(None, e.index);
+                tail.extend_to(e.index);
                 continue;
             };
             match tail.claim(id, e.index) {
@@ -895,18 +893,18 @@ impl SqliteAppend<'_> {
                 }
             }
         }
-        if unsure.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<&str> = unsure.iter().map(|(id, _)| *id).collect();
-        let found = request_ids::find_merged(&self.tx, self.log, &ids)?;
-        for ((id, index), found) in unsure.into_iter().zip(found) {
-            if found.is_some() || tail.get(id).is_some() {
-                self.refused = true;
-                return Err(taken(self.log, id));
+        if !unsure.is_empty() {
+            let ids: Vec<&str> = unsure.iter().map(|(id, _)| *id).collect();
+            let found = request_ids::find_merged(&self.tx, self.log, &ids)?;
+            for ((id, index), found) in unsure.into_iter().zip(found) {
+                if found.is_some() || tail.get(id).is_some() {
+                    self.refused = true;
+                    return Err(taken(self.log, id));
+                }
+                tail.add(id.to_owned(), index);
             }
-            tail.add(Some(id.to_owned()), index);
         }
+        self.tail = Some(tail);
         Ok(())
     }
 }
@@ -969,17 +967,15 @@ impl AppendTxn for SqliteAppend<'_> {
         if ids.is_empty() {
             return Ok(out);
         }
-        self.tail()?;
+        let mut tail = self.take_tail()?;
         let mut rest = Vec::new();
-        if let Some(tail) = self.tail.as_mut() {
-            for (k, id) in ids.iter().enumerate() {
-                match tail.get(id) {
-                    Some(index) => match request_ids::entry_at(&self.tx, self.log, index)? {
-                        Some(found) => out[k] = Some(found),
-                        None => tail.forget(id),
-                    },
-                    None => rest.push(k),
-                }
+        for (k, id) in ids.iter().enumerate() {
+            match tail.get(id) {
+                Some(index) => match request_ids::entry_at(&self.tx, self.log, index)? {
+                    Some(found) => out[k] = Some(found),
+                    None => tail.forget(id),
+                },
+                None => rest.push(k),
             }
         }
         if !rest.is_empty() {
@@ -989,13 +985,12 @@ impl AppendTxn for SqliteAppend<'_> {
                 out[k] = f;
             }
         }
-        if let Some(tail) = self.tail.as_mut() {
-            for (id, found) in ids.iter().zip(&out) {
-                if found.is_none() {
-                    tail.reserve(id);
-                }
+        for (id, found) in ids.iter().zip(&out) {
+            if found.is_none() {
+                tail.reserve(id);
             }
         }
+        self.tail = Some(tail);
         Ok(out)
     }
 
@@ -1091,6 +1086,34 @@ impl AppendTxn for SqliteAppend<'_> {
     }
 }
 
+/// A private in-memory database with only the first `n` migrations
+/// applied, recorded as an older binary would have: for tests of the
+/// migrations after it.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+impl SqliteStore {
+    pub(crate) fn in_memory_at_migration(n: usize) -> SqliteStore {
+        let s = SqliteStore::open_in_memory().unwrap();
+        s.conn
+            .execute_batch(
+                "CREATE TABLE schema_migrations (
+                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
+                 ) STRICT;",
+            )
+            .unwrap();
+        for m in &MIGRATIONS[..n] {
+            s.conn.execute_batch(m.sql).unwrap();
+            s.conn
+                .execute(
+                    "INSERT INTO schema_migrations VALUES (?1, ?2, 'then')",
+                    rusqlite::params![m.version, m.name],
+                )
+                .unwrap();
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1144,8 +1167,6 @@ mod tests {
         assert!(largest < 6_000_000, "WAL grew to {largest} bytes");
     }
 
-    /// The batched request-id lookup probes the index once per id; it
-    /// never scans the log.
     fn plan(s: &SqliteStore, sql: &str, args: impl rusqlite::Params) -> Vec<String> {
         s.conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -1156,6 +1177,8 @@ mod tests {
             .unwrap()
     }
 
+    /// The batched request-id lookup probes `request_ids` once per id and
+    /// reads the tail by primary key; it never scans the log.
     #[test]
     fn request_id_lookups_use_primary_keys() {
         let mut s = SqliteStore::open_in_memory().unwrap();
@@ -1309,23 +1332,7 @@ mod tests {
     /// `request_ids`, sets each log's mark, and drops the old index.
     #[test]
     fn migration_5_moves_request_ids_out_of_the_entries_index() {
-        let mut s = SqliteStore::open_in_memory().unwrap();
-        s.conn
-            .execute_batch(
-                "CREATE TABLE schema_migrations (
-                     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL
-                 ) STRICT;",
-            )
-            .unwrap();
-        for m in &MIGRATIONS[..4] {
-            s.conn.execute_batch(m.sql).unwrap();
-            s.conn
-                .execute(
-                    "INSERT INTO schema_migrations VALUES (?1, ?2, 'then')",
-                    rusqlite::params![m.version, m.name],
-                )
-                .unwrap();
-        }
+        let mut s = SqliteStore::in_memory_at_migration(4);
         s.conn
             .execute_batch(
                 "INSERT INTO logs (tenant, name, origin, created_at) VALUES ('a', 'b', 'x/a/b', 'then');

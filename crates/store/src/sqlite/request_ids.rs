@@ -155,7 +155,7 @@ impl Tail {
 
     /// Takes in an inserted entry's id.
     pub(super) fn claim(&mut self, id: &str, index: u64) -> Claim {
-        self.end = self.end.max(index.saturating_add(1));
+        self.extend_to(index);
         match self.ids.get_mut(id) {
             Some(i) if *i == RESERVED => {
                 *i = index;
@@ -178,11 +178,14 @@ impl Tail {
         self.ids.shift_remove(id);
     }
 
-    /// Records an inserted entry.
-    pub(super) fn add(&mut self, id: Option<String>, index: u64) {
-        if let Some(id) = id {
-            self.ids.insert(id, index);
-        }
+    /// Records an inserted entry's id.
+    pub(super) fn add(&mut self, id: String, index: u64) {
+        self.ids.insert(id, index);
+        self.extend_to(index);
+    }
+
+    /// Records an inserted entry without an id.
+    pub(super) fn extend_to(&mut self, index: u64) {
         self.end = self.end.max(index.saturating_add(1));
     }
 
