@@ -45,7 +45,7 @@
 //! by recomputing every later hash. When several problems share an index,
 //! `first_break` names the most specific one (see [`Reason::rank`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -562,21 +562,87 @@ pub fn open_checkpoints_at<'a>(
 ) -> Vec<(u64, &'a [u8], Result<Checkpoint, String>)> {
     let mut notes: Vec<(u64, &[u8])> = notes.into_iter().collect();
     notes.sort_by_key(|n| n.0);
-    let mut trusted: Vec<KeyPeriod> = trusted
-        .keys()
-        .iter()
-        .map(|k| history.period_of(k))
-        .collect();
-    let untrusted: Vec<&KeyPeriod> = history
-        .periods
-        .iter()
-        .filter(|p| !trusted.iter().any(|t| t.key == p.key))
-        .collect();
-    let signed_by =
-        |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
-    // Linking, until nothing changes: only checkpoints inside two keys'
-    // overlapping periods (the transitions) can link them.
-    if !untrusted.is_empty() {
+    let trust = CheckpointTrust::link(history, trusted, notes.iter().copied());
+    notes
+        .into_iter()
+        .map(|(seq, note)| (seq, note, trust.open(seq, note)))
+        .collect()
+}
+
+/// The keys a log's checkpoints are checked against, each with the range
+/// of `seq` it may sign, after trust was extended along the key history's
+/// dual-signed transitions.
+///
+/// Split from opening so that a caller can open checkpoints one at a time
+/// (a verifier streaming millions of them) once it has linked the few
+/// transition checkpoints: only a checkpoint inside the periods of two keys,
+/// one of them not yet trusted, can link keys
+/// ([`CheckpointTrust::may_link`]).
+#[derive(Debug, Clone)]
+pub struct CheckpointTrust {
+    trusted: Vec<KeyPeriod>,
+}
+
+impl CheckpointTrust {
+    /// Whether linking can trust more keys than `trusted`: false when the
+    /// history lists no key outside it, and then no note need be read.
+    pub fn needs_links(history: &KeyHistory, trusted: &Verifiers) -> bool {
+        history
+            .periods
+            .iter()
+            .any(|p| !trusted.keys().contains(&p.key))
+    }
+
+    /// Whether the checkpoint stored at `seq` can link a key to `trusted`:
+    /// it lies in the period of a key `trusted` lacks and in the period of
+    /// another key. Notes for which this is false never change
+    /// [`CheckpointTrust::link`]'s result.
+    pub fn may_link(history: &KeyHistory, trusted: &Verifiers, seq: u64) -> bool {
+        let is_trusted = |p: &KeyPeriod| trusted.keys().contains(&p.key);
+        let untrusted = history
+            .periods
+            .iter()
+            .filter(|p| !is_trusted(p) && p.covers(seq))
+            .count();
+        untrusted >= 2
+            || (untrusted == 1
+                && trusted
+                    .keys()
+                    .iter()
+                    .any(|k| history.period_of(k).covers(seq)))
+    }
+
+    /// Trust for `keys`, extended along the transitions among `notes`
+    /// (storage `seq` and note; any order). Notes for which
+    /// [`CheckpointTrust::may_link`] is false are ignored, so passing only
+    /// the others gives the same result.
+    pub fn link<'a>(
+        history: &KeyHistory,
+        keys: &Verifiers,
+        notes: impl IntoIterator<Item = (u64, &'a [u8])>,
+    ) -> Self {
+        let mut trusted: Vec<KeyPeriod> = keys
+            .keys()
+            .iter()
+            .map(|k| history.period_of(k))
+            .collect();
+        let untrusted: Vec<&KeyPeriod> = history
+            .periods
+            .iter()
+            .filter(|p| !trusted.iter().any(|t| t.key == p.key))
+            .collect();
+        if untrusted.is_empty() {
+            return CheckpointTrust { trusted };
+        }
+        let mut notes: Vec<(u64, &[u8])> = notes
+            .into_iter()
+            .filter(|(seq, _)| Self::may_link(history, keys, *seq))
+            .collect();
+        notes.sort_by_key(|n| n.0);
+        let signed_by =
+            |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
+        // Linking, until nothing changes: only checkpoints inside two keys'
+        // overlapping periods (the transitions) can link them.
         loop {
             let before = trusted.len();
             for &(seq, note) in &notes {
@@ -607,35 +673,38 @@ pub fn open_checkpoints_at<'a>(
                 break;
             }
         }
+        CheckpointTrust { trusted }
     }
-    notes
-        .into_iter()
-        .map(|(seq, note)| {
-            let valid = Verifiers::new(
-                trusted
+
+    /// Opens the checkpoint stored at `seq` against the keys that may sign
+    /// it; the error says why not, for a person. The origin is not checked.
+    pub fn open(&self, seq: u64, note: &[u8]) -> Result<Checkpoint, String> {
+        let signed_by =
+            |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
+        let valid = Verifiers::new(
+            self.trusted
+                .iter()
+                .filter(|t| t.covers(seq))
+                .map(|t| t.key.clone()),
+        );
+        open_checkpoint(note, &valid, None)
+            .map(|(cp, _)| cp)
+            .map_err(|e| {
+                match self
+                    .trusted
                     .iter()
-                    .filter(|t| t.covers(seq))
-                    .map(|t| t.key.clone()),
-            );
-            let result = open_checkpoint(note, &valid, None)
-                .map(|(cp, _)| cp)
-                .map_err(|e| {
-                    match trusted
-                        .iter()
-                        .find(|t| !t.covers(seq) && signed_by(note, &t.key))
-                    {
-                        Some(t) => format!(
-                            "is signed by {}+{:08x}, which may sign only checkpoints {} (retired or not yet valid)",
-                            t.key.name(),
-                            t.key.id(),
-                            t.range_text()
-                        ),
-                        None => format!("does not verify: {e}"),
-                    }
-                });
-            (seq, note, result)
-        })
-        .collect()
+                    .find(|t| !t.covers(seq) && signed_by(note, &t.key))
+                {
+                    Some(t) => format!(
+                        "is signed by {}+{:08x}, which may sign only checkpoints {} (retired or not yet valid)",
+                        t.key.name(),
+                        t.key.id(),
+                        t.range_text()
+                    ),
+                    None => format!("does not verify: {e}"),
+                }
+            })
+    }
 }
 
 /// A checkpoint as stored, after opening.
@@ -659,18 +728,29 @@ pub struct LogVerifier {
     max_index_seen: Option<u64>,
     claimed_size: u64,
 
-    /// Valid checkpoints still to be compared, sorted by size descending
-    /// so the next one to reach is at the end.
-    pending: Vec<PendingCheckpoint>,
+    /// Valid checkpoints still to be compared, in the order added, which
+    /// is by size (a smaller one than before is a rollback, not pending).
+    /// Callers that stream add each one shortly before the rows reach it,
+    /// so this holds a bounded number, not one per checkpoint of the log.
+    pending: VecDeque<PendingCheckpoint>,
+    /// Set by [`LogVerifier::rows_done`]: checkpoints added after it that
+    /// the tree never reaches are only counted, by their largest size.
+    rows_done: bool,
+    /// Largest valid checkpoint size added after the rows ended and beyond
+    /// them.
+    unreached_after_rows: Option<u64>,
     checkpoints_checked: u64,
     checkpoints_verified: u64,
     /// Largest checkpoint size seen so far in storage order (valid ones).
     largest_signed: u64,
     /// Largest size that verified and matched.
     verified_size: Option<u64>,
-    /// `ts` of entry `size - 1` for each valid checkpoint size, so a
-    /// checkpoint problem can say when the last verified entry was written.
-    boundary_ts: HashMap<u64, String>,
+    /// `ts` of entry `verified_size - 1`, so a checkpoint problem can say
+    /// when the last verified entry was written.
+    verified_ts: Option<String>,
+    /// The size of the last checkpoint reached and the `ts` of the entry
+    /// before it (for entries past the last valid checkpoint).
+    reached_ts: Option<(u64, String)>,
 
     exceptions: Vec<Exception>,
     redactions: Vec<Exception>,
@@ -716,12 +796,15 @@ impl LogVerifier {
             rows: 0,
             max_index_seen: None,
             claimed_size: 0,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            rows_done: false,
+            unreached_after_rows: None,
             checkpoints_checked: 0,
             checkpoints_verified: 0,
             largest_signed: 0,
             verified_size: None,
-            boundary_ts: HashMap::new(),
+            verified_ts: None,
+            reached_ts: None,
             exceptions: Vec::new(),
             redactions: Vec::new(),
             repairs: Vec::new(),
@@ -759,8 +842,10 @@ impl LogVerifier {
     /// Call before [`LogVerifier::finish`].
     pub fn prefix(&self) -> Option<VerifiedPrefix> {
         let size = self.tree.size();
-        let clean =
-            self.found_count == 0 && self.missing_bodies.is_empty() && self.pending.is_empty();
+        let clean = self.found_count == 0
+            && self.missing_bodies.is_empty()
+            && self.pending.is_empty()
+            && self.unreached_after_rows.is_none();
         if !clean || self.verified_size != Some(size) {
             return None;
         }
@@ -785,7 +870,6 @@ impl LogVerifier {
     pub fn add_checkpoints<'a>(&mut self, notes: impl IntoIterator<Item = &'a [u8]>) {
         // Index of the first entry each checkpoint alone vouches for is the
         // size of the largest valid checkpoint stored before it.
-        let mut opened: Vec<PendingCheckpoint> = Vec::new();
         for note in notes {
             self.checkpoints_checked += 1;
             let blame = self.largest_signed;
@@ -799,12 +883,9 @@ impl LogVerifier {
                     v.checkpoint_size = peek_size(note);
                     self.record(v);
                 }
-                Ok((cp, _)) => self.accept_checkpoint(cp, blame, &mut opened),
+                Ok((cp, _)) => self.accept_checkpoint(cp, blame),
             }
         }
-        opened.sort_by_key(|c| std::cmp::Reverse(c.size));
-        self.pending = opened;
-        self.check_reached_checkpoints();
     }
 
     /// Like [`LogVerifier::add_checkpoints`], but each checkpoint, given
@@ -825,37 +906,52 @@ impl LogVerifier {
         notes: impl IntoIterator<Item = (u64, &'a [u8])>,
         history: &KeyHistory,
     ) {
-        let mut opened: Vec<PendingCheckpoint> = Vec::new();
         for (seq, note, result) in open_checkpoints_at(notes, history, &self.verifiers) {
-            self.checkpoints_checked += 1;
-            let blame = self.largest_signed;
-            match result {
-                Err(detail) => {
-                    let mut v = Violation::new(
-                        blame,
-                        Reason::CheckpointBadSignature,
-                        format!(
-                            "checkpoint #{} (seq {seq}) {detail}",
-                            self.checkpoints_checked
-                        ),
-                    );
-                    v.checkpoint_size = peek_size(note);
-                    self.record(v);
-                }
-                Ok(cp) => self.accept_checkpoint(cp, blame, &mut opened),
-            }
+            self.add_opened_checkpoint(seq, note, result);
         }
-        opened.sort_by_key(|c| std::cmp::Reverse(c.size));
-        self.pending = opened;
-        self.check_reached_checkpoints();
     }
 
-    fn accept_checkpoint(
+    /// Adds one checkpoint, stored at `seq` and already opened (with
+    /// [`CheckpointTrust::open`], against this verifier's keys): the
+    /// streaming form of [`LogVerifier::add_checkpoints_at`]. Checkpoints
+    /// must come in the order stored, and each before the row that brings
+    /// the tree to its size is pushed (its note's second line, which a
+    /// valid signature covers); one that comes later cannot be compared
+    /// and is reported as a root mismatch, failing closed.
+    pub fn add_opened_checkpoint(
         &mut self,
-        cp: Checkpoint,
-        blame: u64,
-        opened: &mut Vec<PendingCheckpoint>,
+        seq: u64,
+        note: &[u8],
+        opened: Result<Checkpoint, String>,
     ) {
+        self.checkpoints_checked += 1;
+        let blame = self.largest_signed;
+        match opened {
+            Err(detail) => {
+                let mut v = Violation::new(
+                    blame,
+                    Reason::CheckpointBadSignature,
+                    format!(
+                        "checkpoint #{} (seq {seq}) {detail}",
+                        self.checkpoints_checked
+                    ),
+                );
+                v.checkpoint_size = peek_size(note);
+                self.record(v);
+            }
+            Ok(cp) => self.accept_checkpoint(cp, blame),
+        }
+    }
+
+    /// Says that no more rows will be pushed: checkpoints added from now
+    /// on that the tree does not reach are kept only as the largest size
+    /// (for `gap.truncated`), so a log whose rows were deleted does not
+    /// make the verifier hold every checkpoint it still has.
+    pub fn rows_done(&mut self) {
+        self.rows_done = true;
+    }
+
+    fn accept_checkpoint(&mut self, cp: Checkpoint, blame: u64) {
         if cp.origin != self.origin {
             let mut v = Violation::new(
                 blame,
@@ -883,26 +979,57 @@ impl LogVerifier {
             return;
         }
         self.largest_signed = cp.size;
-        opened.push(PendingCheckpoint {
+        let tree_size = self.tree.size();
+        if cp.size < tree_size {
+            // The rows passed this size before the checkpoint came: the
+            // caller broke the order above. Say so rather than skip it.
+            let mut v = Violation::new(
+                self.verified_size.unwrap_or(0),
+                Reason::CheckpointRootMismatch,
+                format!(
+                    "checkpoint #{} of size {} reached the verifier after {tree_size} entries, so it was not compared (a fault in the verifier's caller)",
+                    self.checkpoints_checked, cp.size
+                ),
+            );
+            v.checkpoint_size = Some(cp.size);
+            self.record(v);
+            return;
+        }
+        if self.rows_done && cp.size > tree_size {
+            self.unreached_after_rows = Some(cp.size);
+            return;
+        }
+        self.pending.push_back(PendingCheckpoint {
             size: cp.size,
             root: cp.root,
         });
+        self.check_reached_checkpoints();
     }
 
     /// Compares the recomputed root with every checkpoint of the current
     /// tree size.
     fn check_reached_checkpoints(&mut self) {
-        while let Some(cp) = self.pending.last() {
+        while let Some(cp) = self.pending.front() {
             if cp.size != self.tree.size() {
                 break;
             }
-            let cp = self.pending.pop().expect("just looked at it");
+            let cp = self.pending.pop_front().expect("just looked at it");
             if let Some(ts) = &self.last_ts {
-                self.boundary_ts.insert(cp.size, ts.clone());
+                match &mut self.reached_ts {
+                    Some((size, _)) if *size == cp.size => {}
+                    Some((size, at)) => {
+                        *size = cp.size;
+                        at.clone_from(ts);
+                    }
+                    None => self.reached_ts = Some((cp.size, ts.clone())),
+                }
             }
             let root = self.tree.root();
             if root == cp.root {
                 self.checkpoints_verified += 1;
+                if self.verified_size != Some(cp.size) {
+                    self.verified_ts.clone_from(&self.last_ts);
+                }
                 self.verified_size = Some(self.verified_size.map_or(cp.size, |s| s.max(cp.size)));
             } else {
                 // Everything up to the last matching checkpoint is proven;
@@ -922,7 +1049,11 @@ impl LogVerifier {
                     ),
                 );
                 v.checkpoint_size = Some(cp.size);
-                v.before_ts = self.boundary_ts.get(&blame).cloned();
+                v.before_ts = if self.verified_size.is_some() {
+                    self.verified_ts.clone()
+                } else {
+                    None
+                };
                 self.record(v);
             }
         }
@@ -1179,7 +1310,12 @@ impl LogVerifier {
 
         // Checkpoints the stream never reached: the log lost entries.
         let unreached = std::mem::take(&mut self.pending);
-        if let Some(largest) = unreached.iter().map(|c| c.size).max() {
+        let largest = unreached
+            .iter()
+            .map(|c| c.size)
+            .chain(self.unreached_after_rows)
+            .max();
+        if let Some(largest) = largest {
             let mut v = Violation::new(
                 tree_size,
                 Reason::Truncated,
@@ -1213,7 +1349,10 @@ impl LogVerifier {
                 Reason::CheckpointUncovered,
                 format!("entries {from}..{tree_size} are not covered by a valid signed checkpoint"),
             );
-            v.before_ts = self.boundary_ts.get(&from).cloned();
+            v.before_ts = match &self.reached_ts {
+                Some((size, ts)) if *size == from => Some(ts.clone()),
+                _ => None,
+            };
             self.record(v);
         }
 
