@@ -621,11 +621,8 @@ impl CheckpointTrust {
         keys: &Verifiers,
         notes: impl IntoIterator<Item = (u64, &'a [u8])>,
     ) -> Self {
-        let mut trusted: Vec<KeyPeriod> = keys
-            .keys()
-            .iter()
-            .map(|k| history.period_of(k))
-            .collect();
+        let mut trusted: Vec<KeyPeriod> =
+            keys.keys().iter().map(|k| history.period_of(k)).collect();
         let untrusted: Vec<&KeyPeriod> = history
             .periods
             .iter()

@@ -95,6 +95,16 @@ pub trait Store: Send {
     /// Every stored checkpoint of a log, in the order stored.
     fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>>;
 
+    /// Up to `limit` of a log's checkpoints stored after `after_seq` (a
+    /// [`StoredCheckpoint::seq`]; `i64::MIN` for the first page), in the order
+    /// stored: for readers that must not hold every checkpoint at once.
+    fn checkpoints_after(
+        &mut self,
+        log: LogId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>>;
+
     /// The most recently stored checkpoint of a log.
     fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>>;
 

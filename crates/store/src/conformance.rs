@@ -974,6 +974,27 @@ pub fn checkpoints_in_stored_order(h: &mut dyn Harness) {
             s.latest_checkpoint(log.id).expect("latest"),
             cps.last().cloned()
         );
+        // Pages after a seq give the same checkpoints, in the same order,
+        // and only this log's.
+        let mut paged = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = s.checkpoints_after(log.id, after, 3).expect("page");
+            assert!(page.len() <= 3, "{page:?}");
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            paged.extend(page);
+        }
+        assert_eq!(paged, cps);
+        assert_eq!(
+            s.checkpoints_after(log.id, cps[1].seq, 100).expect("page"),
+            cps[2..].to_vec()
+        );
+        assert_eq!(
+            s.checkpoints_after(log.id + 1, i64::MIN, 100)
+                .expect("other log"),
+            Vec::new()
+        );
     }
 }
 
@@ -1896,6 +1917,14 @@ impl Store for Failing {
     }
     fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>> {
         self.inner.checkpoints(log)
+    }
+    fn checkpoints_after(
+        &mut self,
+        log: LogId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        self.inner.checkpoints_after(log, after_seq, limit)
     }
     fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>> {
         self.inner.latest_checkpoint(log)

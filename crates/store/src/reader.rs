@@ -2,6 +2,7 @@
 //! proofs. They read what is stored and let `evident-core` judge it.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::mpsc;
 
@@ -17,7 +18,8 @@ use evident_core::pyramid::PyramidCache;
 use evident_core::receipt::{RECEIPT_FORMAT, Receipt, encode_salt};
 use evident_core::tile::{TileError, TileId, TileKind, TileNodes, TileReader};
 use evident_core::verify::{
-    BodyRow, EntryRow, KeyHistory, KeyPeriod, LogVerifier, Reason, Report, VerifiedPrefix,
+    BodyRow, CheckpointTrust, EntryRow, KeyHistory, KeyPeriod, LogVerifier, Reason, Report,
+    VerifiedPrefix,
 };
 use evident_core::{ErrorCode, Hash};
 
@@ -66,29 +68,173 @@ fn verify_snapshot(
     verifiers: Verifiers,
     progress: Progress<'_>,
 ) -> Result<Report> {
-    Ok(full_run(store, log, verifiers, progress)?.finish())
+    Ok(full_run(store, log, verifiers, progress, Pace::default())?.finish())
 }
 
-/// Every checkpoint, then every row from index 0: the verifier after a
-/// whole-log pass, not yet finished.
+/// Every checkpoint and every row from index 0: the verifier after a
+/// whole-log pass, not yet finished. Checkpoints are read a page at a time
+/// and handed to the verifier a little ahead of the rows that reach them,
+/// so memory does not grow with their number (a server that commits a
+/// thousand small batches a second stores as many checkpoints).
 fn full_run(
     store: &mut dyn Store,
     log: &LogInfo,
     verifiers: Verifiers,
     progress: Progress<'_>,
+    pace: Pace,
 ) -> Result<LogVerifier> {
-    let checkpoints = store.checkpoints(log.id)?;
     let history = key_history(store)?;
-    let total = checkpoints.last().map_or(0, |c| c.size);
+    let total = store.latest_checkpoint(log.id)?.map_or(0, |c| c.size);
+    let trust = checkpoint_trust(store, log, &history, &verifiers)?;
     let mut v = LogVerifier::new(&log.origin, verifiers);
     v.set_claimed_size(total);
-    v.add_checkpoints_at(
-        checkpoints.iter().map(|c| (seq_of(c), c.note.as_bytes())),
-        &history,
-    );
-    drop(checkpoints);
     progress(0, total);
-    feed_rows(store, log, 0, v, total, progress)
+    let feed = CheckpointFeed {
+        log: log.id,
+        origin: log.origin.clone(),
+        trust,
+        after_seq: i64::MIN,
+        page: VecDeque::new(),
+        page_size: pace.checkpoint_page,
+        exhausted: false,
+        largest: 0,
+    };
+    feed_rows(store, log, 0, v, total, progress, Some(feed), pace)
+}
+
+/// How much the reading thread hands over at a time. The defaults are the
+/// constants below; tests use small ones so that checkpoints, segments and
+/// chunks interleave within a small log.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    chunk_rows: usize,
+    checkpoints_ahead: usize,
+    checkpoint_page: usize,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            chunk_rows: CHUNK_ROWS,
+            checkpoints_ahead: CHECKPOINTS_AHEAD,
+            checkpoint_page: CHECKPOINT_PAGE,
+        }
+    }
+}
+
+/// Checkpoints read per query.
+const CHECKPOINT_PAGE: usize = 1024;
+
+/// The keys to open a log's checkpoints with. Linking keys across
+/// rotations needs only the checkpoints that may link (rotation
+/// transitions), so only those are kept from a first pass over the pages,
+/// and none is read when every key of the history is trusted already.
+fn checkpoint_trust(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    history: &KeyHistory,
+    verifiers: &Verifiers,
+) -> Result<CheckpointTrust> {
+    let mut notes: Vec<(u64, String)> = Vec::new();
+    if CheckpointTrust::needs_links(history, verifiers) {
+        let mut after = i64::MIN;
+        loop {
+            let page = store.checkpoints_after(log.id, after, CHECKPOINT_PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            notes.extend(
+                page.into_iter()
+                    .filter(|c| CheckpointTrust::may_link(history, verifiers, seq_of(c)))
+                    .map(|c| (seq_of(&c), c.note)),
+            );
+        }
+    }
+    Ok(CheckpointTrust::link(
+        history,
+        verifiers,
+        notes.iter().map(|(seq, note)| (*seq, note.as_bytes())),
+    ))
+}
+
+/// One checkpoint opened on the reading thread, for the verifying one.
+struct OpenedCheckpoint {
+    seq: u64,
+    note: String,
+    opened: std::result::Result<Checkpoint, String>,
+}
+
+/// A log's checkpoints in the order stored, opened as the rows need them.
+struct CheckpointFeed {
+    log: i64,
+    origin: String,
+    trust: CheckpointTrust,
+    after_seq: i64,
+    page: VecDeque<StoredCheckpoint>,
+    page_size: usize,
+    exhausted: bool,
+    /// The largest valid size so far: a checkpoint smaller is a rollback
+    /// (the verifier's rule), so valid ones that count come in size order.
+    largest: u64,
+}
+
+impl CheckpointFeed {
+    fn next(&mut self, store: &mut dyn Store) -> Result<Option<StoredCheckpoint>> {
+        if self.page.is_empty() && !self.exhausted {
+            let page = store.checkpoints_after(self.log, self.after_seq, self.page_size)?;
+            match page.last() {
+                Some(last) => self.after_seq = last.seq,
+                None => self.exhausted = true,
+            }
+            self.page = page.into();
+        }
+        Ok(self.page.pop_front())
+    }
+
+    /// Opens checkpoints in order until `ahead` valid ones lie beyond
+    /// `rows` entries. Returns them with the size the rows may reach
+    /// before the next ones are needed: the last of those valid sizes, or
+    /// `None` when no checkpoint is left (then every row may be read).
+    ///
+    /// The stop is a valid checkpoint's signed size, never a size read
+    /// from a column or an unverified note: a forged checkpoint claiming a
+    /// huge size must not let the rows run past the valid ones after it.
+    fn take(
+        &mut self,
+        store: &mut dyn Store,
+        rows: u64,
+        ahead: usize,
+    ) -> Result<(Vec<OpenedCheckpoint>, Option<u64>)> {
+        let mut out = Vec::new();
+        let mut beyond = 0;
+        while beyond < ahead {
+            let Some(c) = self.next(store)? else {
+                return Ok((out, None));
+            };
+            let seq = seq_of(&c);
+            let opened = self.trust.open(seq, c.note.as_bytes());
+            if let Ok(cp) = &opened
+                && cp.origin == self.origin
+                && cp.size >= self.largest
+            {
+                self.largest = cp.size;
+                if cp.size > rows {
+                    beyond += 1;
+                }
+            }
+            out.push(OpenedCheckpoint {
+                seq,
+                note: c.note,
+                opened,
+            });
+        }
+        Ok((out, Some(self.largest)))
+    }
+}
+
+/// What the reading thread hands the verifying one, in order.
+enum Feed {
+    Rows(RowChunk),
+    Checkpoints(Vec<OpenedCheckpoint>),
 }
 
 /// Verifies a log continuing from a verified prefix (the background
@@ -125,7 +271,7 @@ fn verify_incremental_snapshot(
     prefix: Option<&VerifiedPrefix>,
 ) -> Result<(Report, Option<VerifiedPrefix>)> {
     let Some(prefix) = prefix else {
-        let v = full_run(store, log, verifiers, &mut |_, _| {})?;
+        let v = full_run(store, log, verifiers, &mut |_, _| {}, Pace::default())?;
         let next = v.prefix();
         return Ok((v.finish(), next));
     };
@@ -159,7 +305,16 @@ fn verify_incremental_snapshot(
             );
         }
     }
-    let v = feed_rows(store, log, prefix.size, v, latest.size, &mut |_, _| {})?;
+    let v = feed_rows(
+        store,
+        log,
+        prefix.size,
+        v,
+        latest.size,
+        &mut |_, _| {},
+        None,
+        Pace::default(),
+    )?;
     let next = v.prefix();
     Ok((v.finish(), next))
 }
@@ -189,7 +344,17 @@ pub fn seq_of(c: &StoredCheckpoint) -> u64 {
     u64::try_from(c.seq).unwrap_or(0)
 }
 
-/// Scans rows from `from` into `v` on a second thread.
+/// Valid checkpoints handed to the verifier ahead of the rows: what bounds
+/// the verifier's memory for checkpoints (and the pages of rows scanned
+/// between two reads of checkpoints).
+const CHECKPOINTS_AHEAD: usize = 1024;
+
+#[allow(clippy::too_many_arguments)]
+/// Scans rows from `from` into `v` on a second thread, with the log's
+/// checkpoints from `checkpoints` (when the caller has not added them):
+/// each segment of rows is scanned only after every checkpoint it reaches
+/// was handed over, and ends at the last of those sizes, where the scan
+/// starts again after reading the next checkpoints.
 fn feed_rows(
     store: &mut dyn Store,
     log: &LogInfo,
@@ -197,46 +362,127 @@ fn feed_rows(
     mut v: LogVerifier,
     total: u64,
     progress: Progress<'_>,
+    mut checkpoints: Option<CheckpointFeed>,
+    pace: Pace,
 ) -> Result<LogVerifier> {
-    let (full_tx, full_rx) = mpsc::sync_channel::<RowChunk>(2);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Feed>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<RowChunk>();
     std::thread::scope(|scope| {
         let verifier = scope.spawn(move || {
-            for chunk in full_rx {
-                chunk.feed(&mut v);
-                // The reader may have finished; then the chunk is dropped.
-                let _ = empty_tx.send(chunk.cleared());
+            for item in full_rx {
+                match item {
+                    Feed::Rows(chunk) => {
+                        chunk.feed(&mut v);
+                        // The reader may have finished; then the chunk is
+                        // dropped.
+                        let _ = empty_tx.send(chunk.cleared());
+                    }
+                    Feed::Checkpoints(cps) => {
+                        for c in cps {
+                            v.add_opened_checkpoint(c.seq, c.note.as_bytes(), c.opened);
+                        }
+                    }
+                }
             }
+            v.rows_done();
             v
         });
-        let mut done = 0u64;
-        let mut chunk = RowChunk::default();
-        let scanned = store.scan_entries(log.id, from, &mut |e| {
-            chunk.push(&e);
-            if chunk.rows.len() == CHUNK_ROWS {
-                let next = empty_rx.try_recv().unwrap_or_default();
-                if full_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
-                    // The verifier thread is gone (it panicked): stop
-                    // reading; joining it below reports the panic.
-                    return Ok(false);
-                }
-                done += CHUNK_ROWS as u64;
-                progress(done, total);
-            }
-            Ok(true)
-        });
-        done += chunk.rows.len() as u64;
-        if scanned.is_ok() && !chunk.rows.is_empty() {
-            let _ = full_tx.send(chunk);
-        }
+        let read = read_segments(
+            store,
+            log,
+            from,
+            total,
+            progress,
+            checkpoints.as_mut(),
+            pace,
+            &full_tx,
+            &empty_rx,
+        );
         drop(full_tx);
         let v = verifier
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        scanned?;
-        progress(done, total);
+        read?;
         Ok(v)
     })
+}
+
+/// The reading side of [`feed_rows`]. Checkpoints past the last row are
+/// handed over after the rows, a page at a time; the verifier, told the
+/// rows are done, keeps only their largest size.
+#[allow(clippy::too_many_arguments)]
+fn read_segments(
+    store: &mut dyn Store,
+    log: &LogInfo,
+    from: u64,
+    total: u64,
+    progress: Progress<'_>,
+    mut checkpoints: Option<&mut CheckpointFeed>,
+    pace: Pace,
+    full_tx: &mpsc::SyncSender<Feed>,
+    empty_rx: &mpsc::Receiver<RowChunk>,
+) -> Result<()> {
+    // The verifier thread is gone (it panicked) when a send fails: stop
+    // reading; joining it reports the panic.
+    let gone = || StoreError::Database("the verifying thread stopped".into());
+    let mut done = 0u64;
+    let mut next_index = from;
+    let mut chunk = RowChunk::default();
+    let mut rows_left = true;
+    while rows_left {
+        let stop = match checkpoints.as_deref_mut() {
+            None => None,
+            Some(feed) => {
+                let (cps, stop) = feed.take(store, from + done, pace.checkpoints_ahead)?;
+                if !cps.is_empty() {
+                    full_tx.send(Feed::Checkpoints(cps)).map_err(|_| gone())?;
+                }
+                stop
+            }
+        };
+        let limit = stop.map(|s| s.saturating_sub(from + done));
+        let mut segment = 0u64;
+        let mut sent = true;
+        store.scan_entries(log.id, next_index, &mut |e| {
+            chunk.push(&e);
+            next_index = e.index.saturating_add(1);
+            segment += 1;
+            if chunk.rows.len() == pace.chunk_rows {
+                let next = empty_rx.try_recv().unwrap_or_default();
+                if full_tx
+                    .send(Feed::Rows(std::mem::replace(&mut chunk, next)))
+                    .is_err()
+                {
+                    sent = false;
+                    return Ok(false);
+                }
+                progress(done + segment, total);
+            }
+            Ok(limit.is_none_or(|l| segment < l))
+        })?;
+        if !sent {
+            return Err(gone());
+        }
+        done += segment;
+        // Fewer rows than the checkpoints allowed: the rows ran out.
+        rows_left = limit.is_some_and(|l| segment == l && l > 0);
+    }
+    if !chunk.rows.is_empty() {
+        full_tx.send(Feed::Rows(chunk)).map_err(|_| gone())?;
+    }
+    progress(done, total);
+    if let Some(feed) = checkpoints {
+        loop {
+            let (cps, stop) = feed.take(store, from + done, pace.checkpoint_page)?;
+            if !cps.is_empty() {
+                full_tx.send(Feed::Checkpoints(cps)).map_err(|_| gone())?;
+            }
+            if stop.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rows copied out of the store's row buffers, to verify on another thread.
@@ -504,4 +750,185 @@ pub fn entry_json(e: &EntryRef<'_>) -> serde_json::Value {
         "body": body,
         "salt": salt,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+    use ed25519_dalek::SigningKey;
+    use evident_core::checkpoint::sign_checkpoint;
+    use evident_core::entry::{Limits, parse_entry};
+    use evident_core::note::NoteSigner;
+
+    use super::*;
+    use crate::Sequencer;
+    use crate::sqlite::SqliteStore;
+
+    const NOW: &str = "2026-01-01T00:00:00.000000Z";
+
+    fn signer(key: u8) -> NoteSigner {
+        NoteSigner::new("test.example", SigningKey::from_bytes(&[key; 32])).unwrap()
+    }
+
+    fn verifiers() -> Verifiers {
+        Verifiers::new([signer(7).verifier_key()])
+    }
+
+    /// A log of `n` entries, one checkpoint per entry.
+    fn log_of(n: usize) -> (SqliteStore, LogInfo) {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        s.migrate_up().unwrap();
+        s.initialize("test.example", &signer(7).verifier_key().to_string(), NOW)
+            .unwrap();
+        let log = s.create_log("t", "a", "test.example/t/a", NOW).unwrap();
+        let mut seq = Sequencer::new(signer(7));
+        for i in 0..n {
+            let d = parse_entry(
+                format!(r#"{{"kind":"k","actor":"u{i}"}}"#).as_bytes(),
+                &Limits::default(),
+            )
+            .unwrap();
+            seq.append(&mut s, &log, &[d]).unwrap();
+        }
+        (s, log)
+    }
+
+    fn forge(s: &SqliteStore, log: &LogInfo, at_size: u64, claims: u64, root: u8, key: u8) {
+        let cp = Checkpoint {
+            origin: log.origin.clone(),
+            size: claims,
+            root: Hash([root; 32]),
+            extensions: Vec::new(),
+        };
+        let note = sign_checkpoint(&cp, &[&signer(key)]).unwrap();
+        s.connection()
+            .execute(
+                "UPDATE checkpoints SET note = ?1 WHERE log_id = ?2 AND size = ?3",
+                rusqlite::params![note, log.id, at_size as i64],
+            )
+            .unwrap();
+    }
+
+    /// Every checkpoint up front, then every row: what streaming must equal.
+    fn all_at_once(s: &mut SqliteStore, log: &LogInfo) -> Report {
+        let cps = s.checkpoints(log.id).unwrap();
+        let history = key_history(s).unwrap();
+        let mut v = LogVerifier::new(&log.origin, verifiers());
+        v.set_claimed_size(cps.last().map_or(0, |c| c.size));
+        v.add_checkpoints_at(cps.iter().map(|c| (seq_of(c), c.note.as_bytes())), &history);
+        let mut chunk = RowChunk::default();
+        s.scan_entries(log.id, 0, &mut |e| {
+            chunk.push(&e);
+            Ok(true)
+        })
+        .unwrap();
+        chunk.feed(&mut v);
+        v.finish()
+    }
+
+    const PACES: [(usize, usize, usize); 5] = [
+        (7, 3, 5),
+        (1, 1, 1),
+        (50, 2, 3),
+        (4, 40, 7),
+        (4096, 1024, 1024),
+    ];
+
+    fn streamed(s: &mut SqliteStore, log: &LogInfo, (c, a, p): (usize, usize, usize)) -> Report {
+        let pace = Pace {
+            chunk_rows: c,
+            checkpoints_ahead: a,
+            checkpoint_page: p,
+        };
+        full_run(s, log, verifiers(), &mut |_, _| {}, pace)
+            .unwrap()
+            .finish()
+    }
+
+    /// Small paces interleave checkpoint pages, row segments and chunks in
+    /// every way; each gives the report of the verifier fed everything up
+    /// front, on an intact log and on one with a forged far-ahead
+    /// checkpoint (which must not let the rows run past the valid ones),
+    /// a wrong root under the log's own key, an edited envelope and rows
+    /// deleted from the end.
+    #[test]
+    fn streamed_checkpoints_give_the_all_at_once_report() {
+        let (mut s, log) = log_of(120);
+        let intact = all_at_once(&mut s, &log);
+        assert!(intact.valid);
+        for pace in PACES {
+            assert_eq!(streamed(&mut s, &log, pace), intact, "{pace:?}");
+        }
+        s.connection()
+            .execute_batch(
+                "DROP TRIGGER entries_no_update; DROP TRIGGER entries_no_delete;
+                 DROP TRIGGER checkpoints_no_update;",
+            )
+            .unwrap();
+        forge(&s, &log, 10, 115, 1, 9);
+        forge(&s, &log, 60, 60, 2, 7);
+        s.connection()
+            .execute_batch(
+                "UPDATE entries SET envelope = (SELECT envelope FROM entries WHERE idx = 3)
+                     WHERE idx = 80;
+                 DELETE FROM entries WHERE idx >= 100;",
+            )
+            .unwrap();
+        let tampered = all_at_once(&mut s, &log);
+        let codes: Vec<&str> = tampered
+            .signature_failures
+            .iter()
+            .chain(&tampered.checkpoint_mismatches)
+            .chain(&tampered.gaps)
+            .map(|v| v.reason.code())
+            .collect();
+        for code in [
+            "checkpoint.bad_signature",
+            "checkpoint.root_mismatch",
+            "gap.truncated",
+        ] {
+            assert!(codes.contains(&code), "{code}: {tampered:?}");
+        }
+        for pace in PACES {
+            assert_eq!(streamed(&mut s, &log, pace), tampered, "{pace:?}");
+        }
+    }
+
+    /// The feed stops after `ahead` valid checkpoints beyond the rows, at
+    /// the last one's signed size; an invalid checkpoint claiming more does
+    /// not move the stop.
+    #[test]
+    fn the_feed_stops_at_valid_checkpoints_only() {
+        let (mut s, log) = log_of(30);
+        let feed = |s: &mut SqliteStore| CheckpointFeed {
+            log: log.id,
+            origin: log.origin.clone(),
+            trust: {
+                let history = key_history(s).unwrap();
+                checkpoint_trust(s, &log, &history, &verifiers()).unwrap()
+            },
+            after_seq: i64::MIN,
+            page: VecDeque::new(),
+            page_size: 4,
+            exhausted: false,
+            largest: 0,
+        };
+        let mut f = feed(&mut s);
+        let (cps, stop) = f.take(&mut s, 0, 3).unwrap();
+        assert_eq!((cps.len(), stop), (3, Some(3)));
+        let (cps, stop) = f.take(&mut s, 3, 10).unwrap();
+        assert_eq!((cps.len(), stop), (10, Some(13)));
+        let (cps, stop) = f.take(&mut s, 13, 100).unwrap();
+        assert_eq!((cps.len(), stop), (17, None));
+
+        s.connection()
+            .execute_batch("DROP TRIGGER checkpoints_no_update;")
+            .unwrap();
+        forge(&s, &log, 2, 29, 1, 9);
+        let mut f = feed(&mut s);
+        let (cps, stop) = f.take(&mut s, 0, 3).unwrap();
+        assert!(cps[1].opened.is_err());
+        assert_eq!((cps.len(), stop), (4, Some(4)));
+    }
 }

@@ -340,3 +340,114 @@ fn request_ids_with_any_characters_are_found() {
     }
     assert_eq!(out.size, ids.len() as u64 + 3);
 }
+
+/// The verifier fed directly with every checkpoint at once (opened with the
+/// store's key history, as the reader opens them), then every row.
+fn direct_report_at(s: &mut SqliteStore, log: &LogInfo) -> Report {
+    let cps = s.checkpoints(log.id).unwrap();
+    let history = evident_store::reader::key_history(s).unwrap();
+    let mut v = LogVerifier::new(&log.origin, verifiers());
+    if let Some(last) = cps.last() {
+        v.set_claimed_size(last.size);
+    }
+    v.add_checkpoints_at(
+        cps.iter().map(|c| (c.seq as u64, c.note.as_bytes())),
+        &history,
+    );
+    s.scan_entries(log.id, 0, &mut |e| {
+        let body = match (e.salt, e.body) {
+            (Some(salt), Some(body)) => BodyRow::Present { salt, body },
+            _ => BodyRow::Absent,
+        };
+        v.push(EntryRow {
+            index: e.index,
+            envelope: e.envelope,
+            stored_leaf_hash: e.leaf_hash,
+            body,
+        });
+        Ok(true)
+    })
+    .unwrap();
+    v.finish()
+}
+
+/// A note for `log` claiming `size` and `root`, signed by `key`.
+fn forged_note(log: &LogInfo, size: u64, root: [u8; 32], key: u8) -> String {
+    let signer = NoteSigner::new("test.example", SigningKey::from_bytes(&[key; 32])).unwrap();
+    let cp = evident_core::checkpoint::Checkpoint {
+        origin: log.origin.clone(),
+        size,
+        root: evident_core::Hash(root),
+        extensions: Vec::new(),
+    };
+    evident_core::checkpoint::sign_checkpoint(&cp, &[&signer]).unwrap()
+}
+
+/// More checkpoints than the reader hands the verifier at once (it reads
+/// them in pages, a little ahead of the rows, and scans the rows in
+/// segments between): the report is the one the verifier gives with every
+/// checkpoint up front, intact and tampered, including a forged checkpoint
+/// that claims a size far ahead (it must not let the rows run past the
+/// valid checkpoints after it) and rows deleted from the end (checkpoints
+/// past the last row).
+#[test]
+fn many_checkpoints_stream_to_the_same_report() {
+    let (mut s, log) = store();
+    let mut seq = Sequencer::new(signer());
+    fill(&mut s, &log, &mut seq, 0, 3_000, 1);
+    let r = report(&mut s, &log);
+    assert!(r.valid, "{r:?}");
+    assert_eq!((r.rows_checked, r.checkpoints_verified), (3_000, 3_000));
+    assert_eq!(r, direct_report_at(&mut s, &log));
+
+    unprotect(&s);
+    let c = s.connection();
+    c.execute_batch("DROP TRIGGER checkpoints_no_update;")
+        .unwrap();
+    let seq_of_size = |size: u64| -> i64 {
+        c.query_row(
+            "SELECT seq FROM checkpoints WHERE log_id = ?1 AND size = ?2",
+            rusqlite::params![log.id, size as i64],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Early on, a checkpoint by another key that claims 2,990 entries.
+    c.execute(
+        "UPDATE checkpoints SET note = ?1 WHERE seq = ?2",
+        rusqlite::params![forged_note(&log, 2_990, [1; 32], 9), seq_of_size(100)],
+    )
+    .unwrap();
+    // In the second page, one by the log's own key with the wrong root.
+    c.execute(
+        "UPDATE checkpoints SET note = ?1 WHERE seq = ?2",
+        rusqlite::params![forged_note(&log, 1_500, [2; 32], 7), seq_of_size(1_500)],
+    )
+    .unwrap();
+    // An envelope edited in the third, and the last 300 rows deleted.
+    c.execute(
+        "UPDATE entries SET envelope = (SELECT envelope FROM entries WHERE idx = 8) WHERE idx = 2_500",
+        [],
+    )
+    .unwrap();
+    c.execute("DELETE FROM entries WHERE idx >= 2700", [])
+        .unwrap();
+    let r = report(&mut s, &log);
+    assert!(!r.valid);
+    assert_eq!(r.rows_checked, 2_700);
+    let codes: Vec<&str> = r
+        .signature_failures
+        .iter()
+        .chain(&r.checkpoint_mismatches)
+        .chain(&r.gaps)
+        .map(|v| v.reason.code())
+        .collect();
+    for code in [
+        "checkpoint.bad_signature",
+        "checkpoint.root_mismatch",
+        "gap.truncated",
+    ] {
+        assert!(codes.contains(&code), "{code} missing: {r:?}");
+    }
+    assert_eq!(r, direct_report_at(&mut s, &log));
+}

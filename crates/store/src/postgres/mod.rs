@@ -540,6 +540,24 @@ impl Store for PgStore {
         rows.iter().map(checkpoint_from_row).collect()
     }
 
+    fn checkpoints_after(
+        &mut self,
+        log: LogId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client
+            .query(
+                "SELECT seq, size, root, note FROM checkpoints
+                 WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                &[&log, &after_seq, &limit],
+            )
+            .map_err(map_err)?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+
     fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>> {
         latest_checkpoint(&mut *self.client, &mut self.stmts, log)
     }

@@ -609,6 +609,33 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn checkpoints_after(
+        &mut self,
+        log: LogId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredCheckpoint>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, size, root, note FROM checkpoints
+                 WHERE log_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(map_err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(
+                rusqlite::params![log, after_seq, limit],
+                checkpoint_from_row,
+            )
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(checkpoint(r.map_err(map_err)?)?);
+        }
+        Ok(out)
+    }
+
     fn latest_checkpoint(&mut self, log: LogId) -> Result<Option<StoredCheckpoint>> {
         latest_checkpoint(&self.conn, log)
     }
