@@ -569,6 +569,11 @@ pub fn open_checkpoints_at<'a>(
         .collect()
 }
 
+/// Whether `key` alone validly signed `note`.
+fn signed_by(note: &[u8], key: &VerifierKey) -> bool {
+    open_note(note, &Verifiers::new([key.clone()])).is_ok()
+}
+
 /// The keys a log's checkpoints are checked against, each with the range
 /// of `seq` it may sign, after trust was extended along the key history's
 /// dual-signed transitions.
@@ -636,8 +641,6 @@ impl CheckpointTrust {
             .filter(|(seq, _)| Self::may_link(history, keys, *seq))
             .collect();
         notes.sort_by_key(|n| n.0);
-        let signed_by =
-            |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
         // Linking, until nothing changes: only checkpoints inside two keys'
         // overlapping periods (the transitions) can link them.
         loop {
@@ -676,8 +679,6 @@ impl CheckpointTrust {
     /// Opens the checkpoint stored at `seq` against the keys that may sign
     /// it; the error says why not, for a person. The origin is not checked.
     pub fn open(&self, seq: u64, note: &[u8]) -> Result<Checkpoint, String> {
-        let signed_by =
-            |note: &[u8], k: &VerifierKey| open_note(note, &Verifiers::new([k.clone()])).is_ok();
         let valid = Verifiers::new(
             self.trusted
                 .iter()
@@ -1011,15 +1012,10 @@ impl LogVerifier {
                 break;
             }
             let cp = self.pending.pop_front().expect("just looked at it");
-            if let Some(ts) = &self.last_ts {
-                match &mut self.reached_ts {
-                    Some((size, _)) if *size == cp.size => {}
-                    Some((size, at)) => {
-                        *size = cp.size;
-                        at.clone_from(ts);
-                    }
-                    None => self.reached_ts = Some((cp.size, ts.clone())),
-                }
+            if let Some(ts) = &self.last_ts
+                && self.reached_ts.as_ref().map(|r| r.0) != Some(cp.size)
+            {
+                self.reached_ts = Some((cp.size, ts.clone()));
             }
             let root = self.tree.root();
             if root == cp.root {
@@ -1046,11 +1042,7 @@ impl LogVerifier {
                     ),
                 );
                 v.checkpoint_size = Some(cp.size);
-                v.before_ts = if self.verified_size.is_some() {
-                    self.verified_ts.clone()
-                } else {
-                    None
-                };
+                v.before_ts.clone_from(&self.verified_ts);
                 self.record(v);
             }
         }

@@ -93,7 +93,9 @@ pub trait Store: Send {
     fn create_log(&mut self, tenant: &str, name: &str, origin: &str, now: &str) -> Result<LogInfo>;
 
     /// Every stored checkpoint of a log, in the order stored.
-    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>>;
+    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>> {
+        self.checkpoints_after(log, i64::MIN, usize::MAX)
+    }
 
     /// Up to `limit` of a log's checkpoints stored after `after_seq` (a
     /// [`StoredCheckpoint::seq`]; `i64::MIN` for the first page), in the order

@@ -1915,9 +1915,6 @@ impl Store for Failing {
     fn create_log(&mut self, tenant: &str, name: &str, origin: &str, now: &str) -> Result<LogInfo> {
         self.inner.create_log(tenant, name, origin, now)
     }
-    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>> {
-        self.inner.checkpoints(log)
-    }
     fn checkpoints_after(
         &mut self,
         log: LogId,

@@ -77,6 +77,11 @@ fn direct_report(s: &mut SqliteStore, log: &LogInfo) -> Report {
         v.set_claimed_size(last.size);
     }
     v.add_checkpoints(cps.iter().map(|c| c.note.as_bytes()));
+    push_rows(s, log, v)
+}
+
+/// Pushes every row of `log` into `v`, then finishes it.
+fn push_rows(s: &mut SqliteStore, log: &LogInfo, mut v: LogVerifier) -> Report {
     s.scan_entries(log.id, 0, &mut |e| {
         let body = match (e.salt, e.body) {
             (Some(salt), Some(body)) => BodyRow::Present { salt, body },
@@ -354,21 +359,7 @@ fn direct_report_at(s: &mut SqliteStore, log: &LogInfo) -> Report {
         cps.iter().map(|c| (c.seq as u64, c.note.as_bytes())),
         &history,
     );
-    s.scan_entries(log.id, 0, &mut |e| {
-        let body = match (e.salt, e.body) {
-            (Some(salt), Some(body)) => BodyRow::Present { salt, body },
-            _ => BodyRow::Absent,
-        };
-        v.push(EntryRow {
-            index: e.index,
-            envelope: e.envelope,
-            stored_leaf_hash: e.leaf_hash,
-            body,
-        });
-        Ok(true)
-    })
-    .unwrap();
-    v.finish()
+    push_rows(s, log, v)
 }
 
 /// A note for `log` claiming `size` and `root`, signed by `key`.

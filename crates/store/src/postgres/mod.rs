@@ -529,17 +529,6 @@ impl Store for PgStore {
         })
     }
 
-    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>> {
-        let rows = self
-            .client
-            .query(
-                "SELECT seq, size, root, note FROM checkpoints WHERE log_id = $1 ORDER BY seq",
-                &[&log],
-            )
-            .map_err(map_err)?;
-        rows.iter().map(checkpoint_from_row).collect()
-    }
-
     fn checkpoints_after(
         &mut self,
         log: LogId,

@@ -592,23 +592,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn checkpoints(&mut self, log: LogId) -> Result<Vec<StoredCheckpoint>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, size, root, note FROM checkpoints WHERE log_id = ?1 ORDER BY seq",
-            )
-            .map_err(map_err)?;
-        let rows = stmt
-            .query_map([log], checkpoint_from_row)
-            .map_err(map_err)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(checkpoint(r.map_err(map_err)?)?);
-        }
-        Ok(out)
-    }
-
     fn checkpoints_after(
         &mut self,
         log: LogId,
