@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use evident_core::Hash;
 use evident_core::checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};
 use evident_core::entry::{
-    EntryDraft, EntryError, EnvelopeView, SALT_SIZE, SealedEntry, format_ts, genesis_prev, parse_ts,
+    EntryDraft, EntryError, EnvelopeView, SALT_SIZE, Sealer, format_ts, genesis_prev, parse_ts,
 };
 use evident_core::note::{NoteSigner, Verifiers};
 
@@ -323,9 +323,8 @@ impl Sequencer {
             &mut *tx,
             &mut state,
             &Sealing {
-                origin: &log.origin,
+                sealer: Sealer::new(&log.origin, &ts)?,
                 first,
-                ts: &ts,
                 drafts: &fresh,
                 salts: &salts,
             },
@@ -395,9 +394,8 @@ enum Slot<'a> {
 
 /// New entries to seal, all at one time, from index `first` on.
 struct Sealing<'a> {
-    origin: &'a str,
+    sealer: Sealer<'a>,
     first: u64,
-    ts: &'a str,
     drafts: &'a [&'a EntryDraft],
     /// One salt per draft, [`SALT_SIZE`] bytes each.
     salts: &'a [u8],
@@ -417,26 +415,40 @@ impl Sealing<'_> {
             .expect("one salt per draft")
     }
 
-    /// Seals drafts `range` after the leaf `prev`.
+    /// Seals drafts `range` after the leaf `prev`, their envelopes back
+    /// to back in one buffer.
     fn seal(
         &self,
         range: std::ops::Range<usize>,
         mut prev: Hash,
-    ) -> std::result::Result<Vec<SealedEntry>, EntryError> {
-        let mut out = Vec::with_capacity(range.len());
+    ) -> std::result::Result<SealedChunk, EntryError> {
+        let mut chunk = SealedChunk {
+            bytes: Vec::with_capacity(range.len() * 256),
+            ends: Vec::with_capacity(range.len()),
+            leaves: Vec::with_capacity(range.len()),
+        };
         for k in range {
-            let e = self.drafts[k].seal(
-                self.origin,
+            let sealed = self.sealer.seal_into(
+                self.drafts[k],
                 self.first + k as u64,
-                self.ts,
-                prev,
+                &prev,
                 self.salt(k),
+                &mut chunk.bytes,
             )?;
-            prev = e.leaf_hash;
-            out.push(e);
+            prev = sealed.leaf_hash;
+            chunk.ends.push(chunk.bytes.len());
+            chunk.leaves.push(sealed.leaf_hash);
         }
-        Ok(out)
+        Ok(chunk)
     }
+}
+
+/// Consecutive sealed entries: envelope `j` is
+/// `bytes[ends[j - 1]..ends[j]]` (from 0 for the first).
+struct SealedChunk {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    leaves: Vec<Hash>,
 }
 
 /// Seals the new entries in order, inserts them and extends the tree;
@@ -449,24 +461,31 @@ fn seal_and_insert(
 ) -> Result<Vec<Hash>> {
     let n = job.drafts.len();
     let mut leaves = Vec::with_capacity(n);
-    let mut insert = |sealed: Vec<SealedEntry>, state: &mut LogState| -> Result<()> {
+    let mut insert = |sealed: SealedChunk, state: &mut LogState| -> Result<()> {
         let at = leaves.len();
+        let mut start = 0;
         let rows: Vec<NewEntry<'_>> = sealed
+            .ends
             .iter()
+            .zip(&sealed.leaves)
             .enumerate()
-            .map(|(j, e)| NewEntry {
-                index: e.envelope.index,
-                envelope: &e.envelope_bytes,
-                leaf_hash: &e.leaf_hash,
-                salt: job.salt(at + j),
-                body: &job.drafts[at + j].body_bytes,
-                request_id: job.drafts[at + j].request_id(),
+            .map(|(j, (&end, leaf_hash))| {
+                let envelope = &sealed.bytes[start..end];
+                start = end;
+                NewEntry {
+                    index: job.first + (at + j) as u64,
+                    envelope,
+                    leaf_hash,
+                    salt: job.salt(at + j),
+                    body: &job.drafts[at + j].body_bytes,
+                    request_id: job.drafts[at + j].request_id(),
+                }
             })
             .collect();
         tx.insert_entries(&rows)?;
-        for e in &sealed {
-            state.edge.append(e.leaf_hash);
-            leaves.push(e.leaf_hash);
+        for leaf in &sealed.leaves {
+            state.edge.append(*leaf);
+            leaves.push(*leaf);
         }
         state.prev = *leaves.last().expect("at least one entry");
         Ok(())
@@ -484,7 +503,7 @@ fn seal_and_insert(
             for start in (0..n).step_by(SEAL_CHUNK) {
                 let chunk = job.seal(start..n.min(start + SEAL_CHUNK), prev);
                 if let Ok(c) = &chunk {
-                    prev = c.last().map_or(prev, |e| e.leaf_hash);
+                    prev = c.leaves.last().copied().unwrap_or(prev);
                 }
                 let stop = chunk.is_err();
                 // The receiver is gone when inserting failed.

@@ -30,6 +30,7 @@ mod json;
 mod name;
 mod number;
 mod one_pass;
+mod seal;
 #[cfg(test)]
 mod testgen;
 mod time;
@@ -39,6 +40,7 @@ pub use name::{
     MAX_INSTANCE_BYTES, MAX_KIND_BYTES, MAX_SEGMENT_BYTES, SYSTEM_TENANT, origin, validate_kind,
 };
 pub use number::check_numbers;
+pub use seal::{Sealed, Sealer};
 pub use time::{MAX_TS_MICROS, MIN_TS_MICROS, format_ts, parse_ts, try_format_ts};
 pub use view::EnvelopeView;
 
@@ -495,22 +497,11 @@ impl EntryDraft {
         prev: Hash,
         salt: &[u8; SALT_SIZE],
     ) -> Result<SealedEntry, EntryError> {
-        check_origin(origin)?;
-        parse_ts(ts)?;
-        validate_kind(&self.kind)?;
-        check_safe("index", index)?;
-        if let Some(p) = self.parent {
-            check_safe("parent", p)?;
-            if p >= index {
-                return Err(bad_field(
-                    "parent",
-                    format_args!("parent {p} is not before index {index}"),
-                ));
-            }
-        }
-        if let Some(s) = &self.source {
-            check_source(s)?;
-        }
+        let mut envelope_bytes = Vec::with_capacity(
+            200 + origin.len() + self.kind.len() + self.source.as_ref().map_or(0, |s| s.id.len()),
+        );
+        let sealed =
+            Sealer::new(origin, ts)?.seal_into(self, index, &prev, salt, &mut envelope_bytes)?;
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
             origin: origin.to_owned(),
@@ -520,21 +511,12 @@ impl EntryDraft {
             kind: self.kind.clone(),
             parent: self.parent,
             source: self.source.clone(),
-            body: body_digest(salt, &self.body_bytes),
+            body: sealed.body_digest,
         };
-        let envelope_bytes = envelope.to_bytes();
-        if envelope_bytes.len() > MAX_ENVELOPE_BYTES {
-            return Err(EntryError::TooLarge {
-                what: "envelope",
-                size: envelope_bytes.len(),
-                limit: MAX_ENVELOPE_BYTES,
-            });
-        }
-        let leaf_hash = hash::leaf_hash(&envelope_bytes);
         Ok(SealedEntry {
             envelope,
             envelope_bytes,
-            leaf_hash,
+            leaf_hash: sealed.leaf_hash,
         })
     }
 }

@@ -136,44 +136,84 @@ impl<'a> EnvelopeView<'a> {
 /// check that this, the general writer and `serde_json_canonicalizer`
 /// produce the same bytes.
 pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
-    let ints = [
-        Some(e.index),
-        e.parent,
-        e.source.as_ref().map(|s| s.seq),
-        Some(e.v),
-    ];
-    if ints.into_iter().flatten().any(|n| n > MAX_SAFE_INTEGER) || e.v != 1 {
-        return None;
-    }
     let mut out = Vec::with_capacity(
         200 + e.origin.len() + e.kind.len() + e.source.as_ref().map_or(0, |s| s.id.len()),
     );
+    write_fields(
+        &mut out,
+        &Fields {
+            v: e.v,
+            body: &e.body,
+            index: e.index,
+            kind: &e.kind,
+            origin: &e.origin,
+            parent: e.parent,
+            prev: &e.prev,
+            source: e.source.as_ref(),
+            ts: &e.ts,
+        },
+    )
+    .then_some(out)
+}
+
+/// An envelope's fields, borrowed: what [`write_fields`] encodes.
+pub(super) struct Fields<'a> {
+    pub v: u64,
+    pub body: &'a Hash,
+    pub index: u64,
+    pub kind: &'a str,
+    pub origin: &'a str,
+    pub parent: Option<u64>,
+    pub prev: &'a Hash,
+    pub source: Option<&'a Source>,
+    pub ts: &'a str,
+}
+
+/// Appends the canonical bytes of `f` to `out`, allocating nothing else
+/// (the sequencer writes one envelope per entry, back to back). Returns
+/// false, with `out` unchanged, for what the direct spelling does not
+/// cover: a version other than 1, or an integer past 2^53.
+pub(super) fn write_fields(out: &mut Vec<u8>, f: &Fields<'_>) -> bool {
+    let ints = [Some(f.index), f.parent, f.source.map(|s| s.seq), Some(f.v)];
+    if ints.into_iter().flatten().any(|n| n > MAX_SAFE_INTEGER) || f.v != 1 {
+        return false;
+    }
     out.extend_from_slice(b"{\"body\":\"");
-    out.extend_from_slice(e.body.to_base64().as_bytes());
+    push_base64(out, f.body);
     out.extend_from_slice(b"\",\"index\":");
-    jcs::write_u64(&mut out, e.index);
+    jcs::write_u64(out, f.index);
     out.extend_from_slice(b",\"kind\":");
-    jcs::write_str(&mut out, &e.kind);
+    jcs::write_str(out, f.kind);
     out.extend_from_slice(b",\"origin\":");
-    jcs::write_str(&mut out, &e.origin);
-    if let Some(p) = e.parent {
+    jcs::write_str(out, f.origin);
+    if let Some(p) = f.parent {
         out.extend_from_slice(b",\"parent\":");
-        jcs::write_u64(&mut out, p);
+        jcs::write_u64(out, p);
     }
     out.extend_from_slice(b",\"prev\":\"");
-    out.extend_from_slice(e.prev.to_base64().as_bytes());
+    push_base64(out, f.prev);
     out.push(b'"');
-    if let Some(src) = &e.source {
+    if let Some(src) = f.source {
         out.extend_from_slice(b",\"source\":{\"id\":");
-        jcs::write_str(&mut out, &src.id);
+        jcs::write_str(out, &src.id);
         out.extend_from_slice(b",\"seq\":");
-        jcs::write_u64(&mut out, src.seq);
+        jcs::write_u64(out, src.seq);
         out.push(b'}');
     }
     out.extend_from_slice(b",\"ts\":");
-    jcs::write_str(&mut out, &e.ts);
+    jcs::write_str(out, f.ts);
     out.extend_from_slice(b",\"v\":1}");
-    Some(out)
+    true
+}
+
+/// Standard base64 of a hash, padded: always 44 bytes.
+fn push_base64(out: &mut Vec<u8>, h: &Hash) {
+    use base64::Engine as _;
+    let mut buf = [0u8; 44];
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(h.as_bytes(), &mut buf)
+        .expect("44 bytes hold the base64 of 32");
+    out.extend_from_slice(&buf[..n]);
 }
 
 struct Reader<'a> {
