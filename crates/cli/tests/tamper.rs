@@ -240,16 +240,17 @@ fn e_deleted_tail_and_its_checkpoint_leave_an_uncovered_tail() {
 }
 
 /// (f) Two entries of one batch swapped: each row moved whole (envelope,
-/// leaf hash, body, salt, request id) to the other's position.
+/// leaf hash, body, salt, request id) to the other's position. A row's
+/// position is its key `pos` (log_id and idx are computed from it).
 #[test]
 fn f_swapped_entries_are_index_mismatches() {
     let ledger = Ledger::new();
     let db = ledger.db();
     drop_triggers(&db, &ENTRY_TRIGGERS);
     db.execute_batch(
-        "UPDATE entries SET idx = -1 WHERE idx = 30;
-         UPDATE entries SET idx = 30 WHERE idx = 33;
-         UPDATE entries SET idx = 33 WHERE idx = -1;",
+        "UPDATE entries SET pos = -1 WHERE idx = 30;
+         UPDATE entries SET pos = pos - 3 WHERE idx = 33;
+         UPDATE entries SET pos = (SELECT pos + 3 FROM entries WHERE idx = 30) WHERE pos = -1;",
     )
     .unwrap();
     drop(db);

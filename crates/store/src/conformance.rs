@@ -114,6 +114,13 @@ pub trait Harness {
     /// updated_at)` and `api_keys (id, tenant, scopes, key_hash,
     /// created_at, revoked_at)`.
     fn raw_sql(&mut self, sql: &str) -> Result<()>;
+
+    /// The column that places an entry in its log, which the append-only
+    /// cases try to change: `idx` unless the backend keys entries by
+    /// another column it derives `idx` from (SQLite's `pos`).
+    fn position_column(&self) -> &'static str {
+        "idx"
+    }
 }
 
 /// Raw SQL on a [`SqliteStore`](crate::sqlite::SqliteStore)'s connection,
@@ -1013,11 +1020,13 @@ pub fn append_only_tables_refuse_update_and_delete(h: &mut dyn Harness) {
     let before = snapshot(&mut *store, log.id);
     drop(store);
 
+    let position = h.position_column();
+    let move_entries = format!("UPDATE entries SET {position} = {position} + 100");
     for sql in [
         "UPDATE entries SET body = NULL",
         "UPDATE entries SET salt = NULL, body = NULL WHERE idx = 1",
         "UPDATE entries SET request_id = 'changed' WHERE idx = 0",
-        "UPDATE entries SET idx = idx + 100",
+        &move_entries,
         "DELETE FROM entries",
         "DELETE FROM entries WHERE idx = 2",
         "UPDATE checkpoints SET note = 'forged'",

@@ -20,7 +20,7 @@ pub struct Migration {
 }
 
 /// The migration head this binary expects every backend's database to be at.
-pub const EXPECTED_HEAD: u32 = 5;
+pub const EXPECTED_HEAD: u32 = 6;
 
 /// Status from the applied versions and a backend's migration list.
 pub(crate) fn status(

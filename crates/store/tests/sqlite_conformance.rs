@@ -31,6 +31,11 @@ impl Harness for Sqlite {
         let store = SqliteStore::open(&self.path, false)?;
         sqlite_execute(&store, sql)
     }
+
+    /// Entries are keyed by `pos` (migration 6); `idx` is computed from it.
+    fn position_column(&self) -> &'static str {
+        "pos"
+    }
 }
 
 evident_store::store_conformance_tests!(Sqlite::new());

@@ -71,6 +71,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "request_id_runs",
         sql: include_str!("../../migrations/postgres/0005_request_id_runs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "entries_by_position",
+        sql: include_str!("../../migrations/postgres/0006_entries_by_position.sql"),
+    },
 ];
 
 /// How long a writer waits for another's lock (the log row, a migration)

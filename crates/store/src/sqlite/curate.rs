@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{blob, map_err, to_i64, to_u64};
+use super::{blob, map_err, pos, to_i64, to_u64};
 use crate::error::{Result, StoreError};
 use crate::model::{KeyRecord, KeyRotation, LogId, Restore, StoredEntry};
 
@@ -123,11 +123,9 @@ pub(super) fn rotate_key(conn: &Connection, rot: &KeyRotation<'_>) -> Result<Key
 /// The row at `index`, as [`StoredEntry`].
 fn entry_row(conn: &Connection, log: LogId, index: u64) -> Result<Option<StoredEntry>> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT idx, envelope, leaf_hash, salt, body FROM entries WHERE log_id = ?1 AND idx = ?2",
-        )
+        .prepare_cached("SELECT idx, envelope, leaf_hash, salt, body FROM entries WHERE pos = ?1")
         .map_err(map_err)?;
-    let mut rows = stmt.query(params![log, to_i64(index)]).map_err(map_err)?;
+    let mut rows = stmt.query(params![pos(log, index)]).map_err(map_err)?;
     let Some(row) = rows.next().map_err(map_err)? else {
         return Ok(None);
     };
@@ -187,8 +185,8 @@ pub(super) fn redact_body(
     )
     .map_err(map_err)?;
     conn.execute(
-        "UPDATE entries SET salt = NULL, body = NULL WHERE log_id = ?1 AND idx = ?2",
-        params![log, to_i64(index)],
+        "UPDATE entries SET salt = NULL, body = NULL WHERE pos = ?1",
+        params![pos(log, index)],
     )
     .map_err(map_err)?;
     Ok(())
@@ -210,11 +208,10 @@ pub(super) fn repair_entries(
         }
         if now_stored.is_none() {
             conn.execute(
-                "INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO entries (pos, leaf_hash, envelope, salt, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
-                    log,
-                    to_i64(r.index),
+                    pos(log, r.index),
                     &r.leaf_hash.0[..],
                     r.envelope,
                     r.salt,
@@ -227,17 +224,16 @@ pub(super) fn repair_entries(
         conn.execute(
             "INSERT INTO quarantine
                  (log_id, idx, leaf_hash, envelope, salt, body, request_id, restored_leaf, quarantined_at)
-             SELECT log_id, idx, leaf_hash, envelope, salt, body, request_id, ?3, ?4
-             FROM entries WHERE log_id = ?1 AND idx = ?2",
-            params![log, to_i64(r.index), &r.leaf_hash.0[..], now],
+             SELECT log_id, idx, leaf_hash, envelope, salt, body, request_id, ?2, ?3
+             FROM entries WHERE pos = ?1",
+            params![pos(log, r.index), &r.leaf_hash.0[..], now],
         )
         .map_err(map_err)?;
         conn.execute(
-            "UPDATE entries SET leaf_hash = ?3, envelope = ?4, salt = ?5, body = ?6
-             WHERE log_id = ?1 AND idx = ?2",
+            "UPDATE entries SET leaf_hash = ?2, envelope = ?3, salt = ?4, body = ?5
+             WHERE pos = ?1",
             params![
-                log,
-                to_i64(r.index),
+                pos(log, r.index),
                 &r.leaf_hash.0[..],
                 r.envelope,
                 r.salt,
@@ -269,7 +265,7 @@ mod tests {
                      VALUES (1, 0, x'00', x'01', x'02', x'03');",
             )
             .unwrap();
-        assert_eq!(s.migrate_up().unwrap(), vec![3, 4, 5]);
+        assert_eq!(s.migrate_up().unwrap(), vec![3, 4, 5, 6]);
         let keys = s.keys().unwrap();
         assert_eq!(
             (

@@ -152,8 +152,8 @@ mod tests {
             .execute_batch(
                 "INSERT OR IGNORE INTO logs (id, tenant, name, origin, created_at)
                      VALUES (1, 'a', 'b', 'x/a/b', 'then');
-                 INSERT OR IGNORE INTO entries (log_id, idx, leaf_hash, envelope)
-                     VALUES (1, 0, x'00', x'00');",
+                 INSERT OR IGNORE INTO entries (pos, leaf_hash, envelope)
+                     VALUES (1 << 40, x'00', x'00');",
             )
             .unwrap();
         s.conn

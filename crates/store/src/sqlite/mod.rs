@@ -70,6 +70,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "request_id_runs",
         sql: include_str!("../../migrations/sqlite/0005_request_id_runs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "entries_by_position",
+        sql: include_str!("../../migrations/sqlite/0006_entries_by_position.sql"),
+    },
 ];
 
 /// How long a writer waits for another's lock before giving up with
@@ -405,6 +410,37 @@ pub fn map_err(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// `entries` is keyed by one integer (migration 6): a log's entries are
+/// the range of `pos` from `log << POS_SHIFT`, entry `idx` at `+ idx`.
+const POS_SHIFT: u32 = 40;
+
+/// Entries a log can hold in that range.
+const POS_SPAN: u64 = 1 << POS_SHIFT;
+
+/// The `pos` of entry `idx` of `log`, for reads: an index past the range
+/// is clamped to its end, where no row is.
+pub(crate) fn pos(log: LogId, idx: u64) -> i64 {
+    log.saturating_mul(1 << POS_SHIFT)
+        .saturating_add(to_i64(idx.min(POS_SPAN)))
+}
+
+/// The first `pos` past `log`'s range.
+pub(crate) fn pos_end(log: LogId) -> i64 {
+    pos(log, POS_SPAN)
+}
+
+/// The `pos` of a new entry: refused (`db.error`) past what the key holds,
+/// 2^40 entries in each of 2^23 logs.
+fn new_pos(log: LogId, idx: u64) -> Result<i64> {
+    if idx >= POS_SPAN || !(0..1 << (63 - POS_SHIFT)).contains(&log) {
+        return Err(StoreError::Database(format!(
+            "entry {idx} of log {log} is past what the SQLite store can hold \
+             (2^40 entries in each of 2^23 logs)"
+        )));
+    }
+    Ok(pos(log, idx))
+}
+
 pub(crate) fn to_i64(n: u64) -> i64 {
     // Indices and sizes are at most 2^53 (MAX_SAFE_INTEGER).
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -674,8 +710,8 @@ impl Store for SqliteStore {
         let n: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM entries WHERE log_id = ?1",
-                [log],
+                "SELECT count(*) FROM entries WHERE pos >= ?1 AND pos < ?2",
+                params![pos(log, 0), pos_end(log)],
                 |r| r.get(0),
             )
             .map_err(map_err)?;
@@ -692,10 +728,12 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached(
                 "SELECT idx, envelope, leaf_hash, salt, body FROM entries
-                 WHERE log_id = ?1 AND idx >= ?2 ORDER BY idx",
+                 WHERE pos >= ?1 AND pos < ?2 ORDER BY pos",
             )
             .map_err(map_err)?;
-        let mut rows = stmt.query(params![log, to_i64(from)]).map_err(map_err)?;
+        let mut rows = stmt
+            .query(params![pos(log, from), pos_end(log)])
+            .map_err(map_err)?;
         while let Some(row) = rows.next().map_err(map_err)? {
             let index = to_u64(row.get(0).map_err(map_err)?)?;
             let envelope = blob(row, 1)?.unwrap_or_default();
@@ -872,13 +910,13 @@ const INSERT_ROWS: usize = 32;
 
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body, request_id) VALUES ",
+        "INSERT INTO entries (pos, leaf_hash, envelope, salt, body, request_id) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
         }
-        sql.push_str("(?,?,?,?,?,?,?)");
+        sql.push_str("(?,?,?,?,?,?)");
     }
     sql
 }
@@ -889,17 +927,16 @@ fn bind_entries(
     rows: &[NewEntry<'_>],
 ) -> Result<()> {
     for (r, e) in rows.iter().enumerate() {
-        let at = r * 7;
-        stmt.raw_bind_parameter(at + 1, log).map_err(map_err)?;
-        stmt.raw_bind_parameter(at + 2, to_i64(e.index))
+        let at = r * 6;
+        stmt.raw_bind_parameter(at + 1, new_pos(log, e.index)?)
             .map_err(map_err)?;
-        stmt.raw_bind_parameter(at + 3, &e.leaf_hash.0[..])
+        stmt.raw_bind_parameter(at + 2, &e.leaf_hash.0[..])
             .map_err(map_err)?;
-        stmt.raw_bind_parameter(at + 4, e.envelope)
+        stmt.raw_bind_parameter(at + 3, e.envelope)
             .map_err(map_err)?;
-        stmt.raw_bind_parameter(at + 5, e.salt).map_err(map_err)?;
-        stmt.raw_bind_parameter(at + 6, e.body).map_err(map_err)?;
-        stmt.raw_bind_parameter(at + 7, e.request_id)
+        stmt.raw_bind_parameter(at + 4, e.salt).map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 5, e.body).map_err(map_err)?;
+        stmt.raw_bind_parameter(at + 6, e.request_id)
             .map_err(map_err)?;
     }
     Ok(())
@@ -976,9 +1013,11 @@ impl AppendTxn for SqliteAppend<'_> {
         let size = cp.as_ref().map_or(0, |c| c.size);
         let rows_past_head: bool = self
             .tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM entries WHERE log_id = ?1 AND idx >= ?2)")
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM entries WHERE pos >= ?1 AND pos < ?2)")
             .map_err(map_err)?
-            .query_row(params![self.log, to_i64(size)], |r| r.get(0))
+            .query_row(params![pos(self.log, size), pos_end(self.log)], |r| {
+                r.get(0)
+            })
             .map_err(map_err)?;
         let Some(cp) = cp else {
             return Ok(Head {
@@ -999,11 +1038,9 @@ impl AppendTxn for SqliteAppend<'_> {
         if cp.size > 0 {
             let last: Option<(Vec<u8>, Vec<u8>)> = self
                 .tx
-                .prepare_cached(
-                    "SELECT leaf_hash, envelope FROM entries WHERE log_id = ?1 AND idx = ?2",
-                )
+                .prepare_cached("SELECT leaf_hash, envelope FROM entries WHERE pos = ?1")
                 .map_err(map_err)?
-                .query_row(params![self.log, to_i64(cp.size - 1)], |r| {
+                .query_row(params![pos(self.log, cp.size - 1)], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()
@@ -1289,7 +1326,11 @@ mod tests {
     fn request_id_lookups_use_primary_keys() {
         let mut s = SqliteStore::open_in_memory().unwrap();
         s.migrate_up().unwrap();
-        let merged = plan(&s, request_ids::LOOKUP_MERGED, params![1, "[]"]);
+        let merged = plan(
+            &s,
+            request_ids::LOOKUP_MERGED,
+            params![1, "[]", 1_i64 << 40],
+        );
         assert_eq!(merged.len(), 3, "{merged:?}");
         assert!(merged[0].starts_with("SCAN j"), "{merged:?}");
         assert!(
@@ -1297,13 +1338,17 @@ mod tests {
             "{merged:?}"
         );
         assert!(
-            merged[2].starts_with("SEARCH e USING PRIMARY KEY (log_id=? AND idx=?)"),
+            merged[2].starts_with("SEARCH e USING INTEGER PRIMARY KEY (rowid=?)"),
             "{merged:?}"
         );
-        let tail = plan(&s, request_ids::TAIL_ROWS, params![1, 0]);
+        let tail = plan(
+            &s,
+            request_ids::TAIL_ROWS,
+            params![1_i64 << 40, 2_i64 << 40],
+        );
         assert_eq!(
             tail,
-            ["SEARCH entries USING PRIMARY KEY (log_id=? AND idx>?)"],
+            ["SEARCH entries USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"],
             "{tail:?}"
         );
     }
@@ -1434,6 +1479,71 @@ mod tests {
         assert!(matches!(e, StoreError::RequestIdTaken(_)), "{e:?}");
     }
 
+    /// A database at migration 5 keeps every entry row, byte for byte and
+    /// in order, when migration 6 keys them by position; the rows stay
+    /// append-only and the store reads them by their new key.
+    #[test]
+    fn migration_6_keys_entries_by_position() {
+        let mut s = SqliteStore::in_memory_at_migration(5);
+        s.conn
+            .execute_batch(
+                "INSERT INTO logs (tenant, name, origin, created_at) VALUES ('a', 'b', 'x/a/b', 'then');
+                 INSERT INTO logs (tenant, name, origin, created_at) VALUES ('a', 'c', 'x/a/c', 'then');
+                 INSERT INTO entries (log_id, idx, leaf_hash, envelope, salt, body, request_id) VALUES
+                     (2, 0, zeroblob(32), x'31', x'02', x'03', 'r0'),
+                     (1, 1, zeroblob(32), x'11', NULL, NULL, NULL),
+                     (1, 0, zeroblob(32), x'01', x'02', x'03', 'r0'),
+                     (1, 2, zeroblob(32), x'21', x'02', x'03', 'r2');",
+            )
+            .unwrap();
+        type Row = (i64, i64, Vec<u8>, Option<Vec<u8>>, Option<String>);
+        let rows = |s: &SqliteStore| -> Vec<Row> {
+            s.conn
+                .prepare("SELECT log_id, idx, envelope, salt, request_id FROM entries ORDER BY log_id, idx")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        let before = rows(&s);
+        assert_eq!(s.migrate_up().unwrap(), vec![6]);
+        assert_eq!(rows(&s), before);
+        assert_eq!(
+            count(
+                &s,
+                "SELECT count(*) FROM entries WHERE pos = (1 << 40) + 2 AND envelope = x'21'"
+            ),
+            1
+        );
+        for sql in [
+            "UPDATE entries SET envelope = x'ff' WHERE idx = 1",
+            "UPDATE entries SET pos = pos + 5",
+            "DELETE FROM entries WHERE log_id = 2",
+        ] {
+            let e = s.conn.execute_batch(sql).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+        assert_eq!(s.entry_count(1).unwrap(), 3);
+        assert_eq!(s.entry_count(2).unwrap(), 1);
+        let mut seen = Vec::new();
+        s.scan_entries(1, 1, &mut |e| {
+            seen.push((e.index, e.envelope.to_vec()));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(1, vec![0x11]), (2, vec![0x21])]);
+        let mut tx = s.begin_append(1).unwrap();
+        assert_eq!(
+            tx.lookup_request_ids(&["r2", "r0", "r1"])
+                .unwrap()
+                .into_iter()
+                .map(|e| e.map(|e| e.index))
+                .collect::<Vec<_>>(),
+            vec![Some(2), Some(0), None]
+        );
+    }
+
     /// A database at migration 4 keeps its ids: migration 5 copies them to
     /// `request_ids`, sets each log's mark, and drops the old index.
     #[test]
@@ -1450,7 +1560,7 @@ mod tests {
                      (2, 0, zeroblob(32), x'31', x'02', x'03', 'r0');",
             )
             .unwrap();
-        assert_eq!(s.migrate_up().unwrap(), vec![5]);
+        assert_eq!(s.migrate_up().unwrap(), vec![5, 6]);
         assert_eq!(
             count(
                 &s,

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{blob, hash_col, map_err, to_i64, to_u64};
+use super::{blob, hash_col, map_err, pos, pos_end, to_i64, to_u64};
 use crate::error::{Result, StoreError};
 use crate::model::{Existing, LogId};
 
@@ -50,11 +50,11 @@ fn run_insert_sql(rows: usize) -> String {
 pub(super) const LOOKUP_MERGED: &str = "SELECT j.key, e.idx, e.leaf_hash, e.envelope
      FROM json_each(?2) AS j CROSS JOIN request_ids AS r CROSS JOIN entries AS e
      WHERE r.log_id = ?1 AND r.request_id = j.value
-       AND e.log_id = ?1 AND e.idx = r.idx";
+       AND e.pos = ?3 + r.idx";
 
 /// The entries from a log's mark on that have a request id.
 pub(super) const TAIL_ROWS: &str = "SELECT request_id, idx FROM entries
-     WHERE log_id = ?1 AND idx >= ?2 AND request_id IS NOT NULL ORDER BY idx";
+     WHERE pos >= ?1 AND pos < ?2 AND request_id IS NOT NULL ORDER BY pos";
 
 /// The request ids of one log's entries from its mark on.
 #[derive(Debug, Default)]
@@ -87,9 +87,12 @@ impl Tails {
             .map_err(map_err)?;
         let mark = mark.map_or(Ok(0), to_u64)?;
         let last: Option<i64> = tx
-            .prepare_cached("SELECT max(idx) FROM entries WHERE log_id = ?1")
+            .prepare_cached(
+                "SELECT idx FROM entries WHERE pos >= ?1 AND pos < ?2 ORDER BY pos DESC LIMIT 1",
+            )
             .map_err(map_err)?
-            .query_row([log], |r| r.get(0))
+            .query_row(params![pos(log, 0), pos_end(log)], |r| r.get(0))
+            .optional()
             .map_err(map_err)?;
         let end = last.map_or(Ok(0), |i| to_u64(i).map(|i| i + 1))?;
         if let Some(t) = self.map.remove(&log)
@@ -100,7 +103,9 @@ impl Tails {
         }
         let mut ids = IndexMap::new();
         let mut stmt = tx.prepare_cached(TAIL_ROWS).map_err(map_err)?;
-        let mut rows = stmt.query(params![log, to_i64(mark)]).map_err(map_err)?;
+        let mut rows = stmt
+            .query(params![pos(log, mark), pos_end(log)])
+            .map_err(map_err)?;
         while let Some(row) = rows.next().map_err(map_err)? {
             let id: String = row.get(0).map_err(map_err)?;
             // An id repeated in rows an attacker edited: the first stands,
@@ -235,14 +240,12 @@ impl Tail {
 
 /// The entry at `index`, as a request-id lookup answers it.
 pub(super) fn entry_at(tx: &Connection, log: LogId, index: u64) -> Result<Option<Existing>> {
-    tx.prepare_cached(
-        "SELECT NULL, idx, leaf_hash, envelope FROM entries WHERE log_id = ?1 AND idx = ?2",
-    )
-    .map_err(map_err)?
-    .query_row(params![log, to_i64(index)], |r| Ok(existing(r)))
-    .optional()
-    .map_err(map_err)?
-    .transpose()
+    tx.prepare_cached("SELECT NULL, idx, leaf_hash, envelope FROM entries WHERE pos = ?1")
+        .map_err(map_err)?
+        .query_row(params![pos(log, index)], |r| Ok(existing(r)))
+        .optional()
+        .map_err(map_err)?
+        .transpose()
 }
 
 /// Looks `ids` up in `request_ids`, in one statement (SQLite walks the ids
@@ -260,7 +263,9 @@ pub(super) fn find_merged(
     let json = serde_json::to_string(ids)
         .map_err(|e| StoreError::Database(format!("request ids as json: {e}")))?;
     let mut stmt = tx.prepare_cached(LOOKUP_MERGED).map_err(map_err)?;
-    let mut rows = stmt.query(params![log, json]).map_err(map_err)?;
+    let mut rows = stmt
+        .query(params![log, json, pos(log, 0)])
+        .map_err(map_err)?;
     while let Some(row) = rows.next().map_err(map_err)? {
         let key: i64 = row.get(0).map_err(map_err)?;
         let slot = usize::try_from(key)
