@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{blob, map_err, pos, to_i64, to_u64};
+use super::{blob, map_err, new_pos, pos_at, to_i64, to_u64};
 use crate::error::{Result, StoreError};
 use crate::model::{KeyRecord, KeyRotation, LogId, Restore, StoredEntry};
 
@@ -125,7 +125,7 @@ fn entry_row(conn: &Connection, log: LogId, index: u64) -> Result<Option<StoredE
     let mut stmt = conn
         .prepare_cached("SELECT idx, envelope, leaf_hash, salt, body FROM entries WHERE pos = ?1")
         .map_err(map_err)?;
-    let mut rows = stmt.query(params![pos(log, index)]).map_err(map_err)?;
+    let mut rows = stmt.query(params![pos_at(log, index)]).map_err(map_err)?;
     let Some(row) = rows.next().map_err(map_err)? else {
         return Ok(None);
     };
@@ -186,7 +186,7 @@ pub(super) fn redact_body(
     .map_err(map_err)?;
     conn.execute(
         "UPDATE entries SET salt = NULL, body = NULL WHERE pos = ?1",
-        params![pos(log, index)],
+        params![new_pos(log, index)?],
     )
     .map_err(map_err)?;
     Ok(())
@@ -211,7 +211,7 @@ pub(super) fn repair_entries(
                 "INSERT INTO entries (pos, leaf_hash, envelope, salt, body)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
-                    pos(log, r.index),
+                    new_pos(log, r.index)?,
                     &r.leaf_hash.0[..],
                     r.envelope,
                     r.salt,
@@ -226,14 +226,14 @@ pub(super) fn repair_entries(
                  (log_id, idx, leaf_hash, envelope, salt, body, request_id, restored_leaf, quarantined_at)
              SELECT log_id, idx, leaf_hash, envelope, salt, body, request_id, ?2, ?3
              FROM entries WHERE pos = ?1",
-            params![pos(log, r.index), &r.leaf_hash.0[..], now],
+            params![new_pos(log, r.index)?, &r.leaf_hash.0[..], now],
         )
         .map_err(map_err)?;
         conn.execute(
             "UPDATE entries SET leaf_hash = ?2, envelope = ?3, salt = ?4, body = ?5
              WHERE pos = ?1",
             params![
-                pos(log, r.index),
+                new_pos(log, r.index)?,
                 &r.leaf_hash.0[..],
                 r.envelope,
                 r.salt,

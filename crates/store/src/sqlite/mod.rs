@@ -429,16 +429,22 @@ pub(crate) fn pos_end(log: LogId) -> i64 {
     pos(log, POS_SPAN)
 }
 
+/// The `pos` of entry `idx` of `log`, for lookups of one entry: `None`
+/// (bound as NULL, which matches no row) past the log's range, where
+/// [`pos`] would name the next log's first entry.
+pub(crate) fn pos_at(log: LogId, idx: u64) -> Option<i64> {
+    (idx < POS_SPAN && (0..1 << (63 - POS_SHIFT)).contains(&log)).then(|| pos(log, idx))
+}
+
 /// The `pos` of a new entry: refused (`db.error`) past what the key holds,
 /// 2^40 entries in each of 2^23 logs.
-fn new_pos(log: LogId, idx: u64) -> Result<i64> {
-    if idx >= POS_SPAN || !(0..1 << (63 - POS_SHIFT)).contains(&log) {
-        return Err(StoreError::Database(format!(
+pub(crate) fn new_pos(log: LogId, idx: u64) -> Result<i64> {
+    pos_at(log, idx).ok_or_else(|| {
+        StoreError::Database(format!(
             "entry {idx} of log {log} is past what the SQLite store can hold \
              (2^40 entries in each of 2^23 logs)"
-        )));
-    }
-    Ok(pos(log, idx))
+        ))
+    })
 }
 
 pub(crate) fn to_i64(n: u64) -> i64 {
@@ -1040,7 +1046,7 @@ impl AppendTxn for SqliteAppend<'_> {
                 .tx
                 .prepare_cached("SELECT leaf_hash, envelope FROM entries WHERE pos = ?1")
                 .map_err(map_err)?
-                .query_row(params![pos(self.log, cp.size - 1)], |r| {
+                .query_row(params![pos_at(self.log, cp.size - 1)], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()
@@ -1526,6 +1532,22 @@ mod tests {
         }
         assert_eq!(s.entry_count(1).unwrap(), 3);
         assert_eq!(s.entry_count(2).unwrap(), 1);
+        // Index 2^40 of log 1 would be log 2's first row if it were not
+        // kept out of the range: it is nobody's.
+        assert!(request_ids::entry_at(&s.conn, 2, 0).unwrap().is_some());
+        assert!(
+            request_ids::entry_at(&s.conn, 1, 1 << 40)
+                .unwrap()
+                .is_none()
+        );
+        let mut past = 0;
+        s.scan_entries(1, 1 << 40, &mut |_| {
+            past += 1;
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(past, 0);
+        assert!(matches!(new_pos(1, 1 << 40), Err(StoreError::Database(_))));
         let mut seen = Vec::new();
         s.scan_entries(1, 1, &mut |e| {
             seen.push((e.index, e.envelope.to_vec()));

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{blob, hash_col, map_err, pos, pos_end, to_i64, to_u64};
+use super::{blob, hash_col, map_err, pos, pos_at, pos_end, to_i64, to_u64};
 use crate::error::{Result, StoreError};
 use crate::model::{Existing, LogId};
 
@@ -242,7 +242,7 @@ impl Tail {
 pub(super) fn entry_at(tx: &Connection, log: LogId, index: u64) -> Result<Option<Existing>> {
     tx.prepare_cached("SELECT NULL, idx, leaf_hash, envelope FROM entries WHERE pos = ?1")
         .map_err(map_err)?
-        .query_row(params![pos(log, index)], |r| Ok(existing(r)))
+        .query_row(params![pos_at(log, index)], |r| Ok(existing(r)))
         .optional()
         .map_err(map_err)?
         .transpose()
