@@ -497,9 +497,7 @@ impl EntryDraft {
         prev: Hash,
         salt: &[u8; SALT_SIZE],
     ) -> Result<SealedEntry, EntryError> {
-        let mut envelope_bytes = Vec::with_capacity(
-            200 + origin.len() + self.kind.len() + self.source.as_ref().map_or(0, |s| s.id.len()),
-        );
+        let mut envelope_bytes = Vec::with_capacity(256);
         let sealed =
             Sealer::new(origin, ts)?.seal_into(self, index, &prev, salt, &mut envelope_bytes)?;
         let envelope = Envelope {

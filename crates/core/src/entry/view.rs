@@ -136,13 +136,21 @@ impl<'a> EnvelopeView<'a> {
 /// check that this, the general writer and `serde_json_canonicalizer`
 /// produce the same bytes.
 pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
+    let ints = [
+        Some(e.index),
+        e.parent,
+        e.source.as_ref().map(|s| s.seq),
+        Some(e.v),
+    ];
+    if ints.into_iter().flatten().any(|n| n > MAX_SAFE_INTEGER) || e.v != 1 {
+        return None;
+    }
     let mut out = Vec::with_capacity(
         200 + e.origin.len() + e.kind.len() + e.source.as_ref().map_or(0, |s| s.id.len()),
     );
     write_fields(
         &mut out,
         &Fields {
-            v: e.v,
             body: &e.body,
             index: e.index,
             kind: &e.kind,
@@ -152,13 +160,13 @@ pub(super) fn write_envelope(e: &Envelope) -> Option<Vec<u8>> {
             source: e.source.as_ref(),
             ts: &e.ts,
         },
-    )
-    .then_some(out)
+    );
+    Some(out)
 }
 
-/// An envelope's fields, borrowed: what [`write_fields`] encodes.
+/// An envelope's fields, borrowed: what [`write_fields`] encodes (as
+/// version 1).
 pub(super) struct Fields<'a> {
-    pub v: u64,
     pub body: &'a Hash,
     pub index: u64,
     pub kind: &'a str,
@@ -169,15 +177,12 @@ pub(super) struct Fields<'a> {
     pub ts: &'a str,
 }
 
-/// Appends the canonical bytes of `f` to `out`, allocating nothing else
-/// (the sequencer writes one envelope per entry, back to back). Returns
-/// false, with `out` unchanged, for what the direct spelling does not
-/// cover: a version other than 1, or an integer past 2^53.
-pub(super) fn write_fields(out: &mut Vec<u8>, f: &Fields<'_>) -> bool {
-    let ints = [Some(f.index), f.parent, f.source.map(|s| s.seq), Some(f.v)];
-    if ints.into_iter().flatten().any(|n| n > MAX_SAFE_INTEGER) || f.v != 1 {
-        return false;
-    }
+/// Appends the canonical bytes of a version-1 envelope of `f` to `out`,
+/// allocating nothing else (the sequencer writes one envelope per entry,
+/// back to back). Its integers must be at most [`MAX_SAFE_INTEGER`]: the
+/// callers check them first (the general writer spells larger ones as
+/// doubles).
+pub(super) fn write_fields(out: &mut Vec<u8>, f: &Fields<'_>) {
     out.extend_from_slice(b"{\"body\":\"");
     push_base64(out, f.body);
     out.extend_from_slice(b"\",\"index\":");
@@ -203,7 +208,6 @@ pub(super) fn write_fields(out: &mut Vec<u8>, f: &Fields<'_>) -> bool {
     out.extend_from_slice(b",\"ts\":");
     jcs::write_str(out, f.ts);
     out.extend_from_slice(b",\"v\":1}");
-    true
 }
 
 /// Standard base64 of a hash, padded: always 44 bytes.
