@@ -268,13 +268,15 @@ fn missing_malformed_unknown_and_revoked_keys_are_refused() {
 }
 
 /// `evident api-key revoke` on the data directory while the server runs
-/// on it: the server refuses the key from its next request.
+/// on it: the server refuses the key from its next request, though it
+/// had just used (and kept) that key's lookup.
 #[test]
 fn revoked_with_the_cli_while_the_server_runs() {
     let (_tmp, s) = start(&[]);
     s.tenant("acme");
     let k = s.key("acme", ALL);
     assert_eq!(append(&s, &k.token, "audit", &entries(1, "a")).status, 201);
+    assert_eq!(s.size(&k.token, "audit"), 1);
     let out = run::evident(&[
         "api-key",
         "revoke",
@@ -292,6 +294,7 @@ fn revoked_with_the_cli_while_the_server_runs() {
         .assert_error(401, "auth.revoked");
     // Suspension through the CLI applies at once too.
     let k2 = s.key("acme", ALL);
+    assert_eq!(s.size(&k2.token, "audit"), 1);
     let out = run::evident(&[
         "tenant",
         "suspend",

@@ -3,10 +3,11 @@
 //! The tenant is the API key's, never the client's say: a path names a log
 //! inside the key's tenant, and an `X-Tenant-ID` header, if sent, must
 //! agree with the key or the request is refused (403
-//! `auth.tenant_mismatch`). The key is looked up on every request, so a
-//! revocation or a tenant suspension — made over HTTP or with the CLI on
-//! the data directory, by this server or another — applies to the very
-//! next request.
+//! `auth.tenant_mismatch`). A revocation or a tenant suspension — made
+//! over HTTP or with the CLI on the data directory, by this server or
+//! another — applies to the very next request: the key is looked up on
+//! every request, or on SQLite kept only while the database's auth stamp
+//! says nothing changed ([`crate::keycache`]).
 //!
 //! Refusals and their codes:
 //!
@@ -187,12 +188,23 @@ async fn authenticate(
         .to_owned();
     let invalid = || unauthorized("auth.invalid", "unknown or invalid API key");
     let id = key_id(&token).ok_or_else(|| (invalid(), None))?.to_owned();
-    let lookup_id = id.clone();
-    let found = state
-        .pool
-        .quick(move |s| s.find_api_key(&lookup_id).map_err(ApiError::from))
-        .await
-        .map_err(|e| (e, Some(id.clone())))?;
+    let stamp = state.keys.stamp();
+    let kept = stamp.and_then(|now| state.keys.get(&id, now));
+    let found = match kept {
+        Some(found) => Some(found),
+        None => {
+            let lookup_id = id.clone();
+            let found = state
+                .pool
+                .quick(move |s| s.find_api_key(&lookup_id).map_err(ApiError::from))
+                .await
+                .map_err(|e| (e, Some(id.clone())))?;
+            if let (Some(before), Some(f)) = (stamp, &found) {
+                state.keys.put(&id, before, f);
+            }
+            found
+        }
+    };
     let Some((record, tenant_status)) = found else {
         return Err((invalid(), Some(id)));
     };

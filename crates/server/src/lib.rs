@@ -11,6 +11,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod keycache;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;

@@ -38,6 +38,8 @@ pub struct Inner {
     pub vkey: String,
     /// Read connections.
     pub pool: Arc<Pool>,
+    /// API-key lookups kept while tenants and keys are unchanged.
+    pub keys: crate::keycache::KeyCache,
     /// The writer thread.
     pub writer: Arc<Writer>,
     /// Metrics.
@@ -79,6 +81,7 @@ impl AppState {
         system: SystemLog,
         verifier: Arc<VerifierHealth>,
         webhooks: crate::webhooks::Webhooks,
+        keys: crate::keycache::KeyCache,
     ) -> AppState {
         let limits = RateLimits::new(config.rate_limit_per_second, config.rate_limit_burst);
         AppState(Arc::new(Inner {
@@ -87,6 +90,7 @@ impl AppState {
             backend,
             vkey,
             pool,
+            keys,
             writer,
             metrics,
             limits,

@@ -283,4 +283,50 @@ mod tests {
             assert!(p.starts_with("SEARCH"), "{plan:?}");
         }
     }
+
+    /// Every change a key lookup depends on gives the auth stamp a new
+    /// value, after it committed; reads and appends leave it alone. A
+    /// refused change (an unknown key) does not stamp either.
+    #[test]
+    fn changes_to_tenants_and_keys_stamp_the_database() {
+        use super::super::auth_stamp::AuthStamp;
+        use crate::model::TenantStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("evident.db");
+        let mut s = SqliteStore::open(&db, true).unwrap();
+        s.migrate_up().unwrap();
+        let stamp = AuthStamp::open(&db).unwrap();
+        let mut last = stamp.read().unwrap();
+        let mut changed = |what: &str, expect: bool| {
+            let now = stamp.read().unwrap();
+            assert_eq!(now != last, expect, "{what}");
+            last = now;
+        };
+        s.create_tenant("acme", "t1").unwrap();
+        changed("tenant created", true);
+        let scopes = ["append".to_owned()];
+        s.insert_api_key(&NewApiKey {
+            id: "k1",
+            tenant: "acme",
+            scopes: &scopes,
+            key_hash: &[1; 32],
+            now: "t2",
+        })
+        .unwrap();
+        changed("key issued", true);
+        s.find_api_key("k1").unwrap().unwrap();
+        s.tenants().unwrap();
+        s.api_keys().unwrap();
+        changed("reads", false);
+        s.set_tenant_status("acme", TenantStatus::Suspended, "t3")
+            .unwrap();
+        changed("tenant suspended", true);
+        s.set_tenant_status("acme", TenantStatus::Active, "t4")
+            .unwrap();
+        changed("tenant resumed", true);
+        s.revoke_api_key("nope", "t5").unwrap_err();
+        changed("unknown key not revoked", false);
+        s.revoke_api_key("k1", "t5").unwrap();
+        changed("key revoked", true);
+    }
 }

@@ -36,6 +36,7 @@ use crate::model::{
 use request_ids::{Claim, Tail, Tails};
 
 mod auth;
+pub mod auth_stamp;
 pub mod backup;
 mod curate;
 mod guards;
@@ -353,6 +354,16 @@ impl SqliteStore {
             checkpointer: None,
             tails: Tails::default(),
         })
+    }
+
+    /// Tells servers that keep API-key lookups that tenants or keys
+    /// changed ([`auth_stamp`]); called after the change committed.
+    /// A failure is not the caller's: the change stands, and servers see it
+    /// within their lookups' age limit instead of at once.
+    fn auth_changed(&self) {
+        if let Some(path) = &self.path {
+            let _ = auth_stamp::bump(path);
+        }
     }
 
     /// The underlying connection, for tests that play the attacker.
@@ -809,7 +820,9 @@ impl Store for SqliteStore {
     }
 
     fn create_tenant(&mut self, name: &str, now: &str) -> Result<TenantInfo> {
-        auth::create_tenant(&self.conn, name, now)
+        let t = auth::create_tenant(&self.conn, name, now)?;
+        self.auth_changed();
+        Ok(t)
     }
 
     fn tenants(&mut self) -> Result<Vec<TenantInfo>> {
@@ -865,11 +878,15 @@ impl Store for SqliteStore {
         status: TenantStatus,
         now: &str,
     ) -> Result<TenantInfo> {
-        auth::set_tenant_status(&self.conn, name, status, now)
+        let t = auth::set_tenant_status(&self.conn, name, status, now)?;
+        self.auth_changed();
+        Ok(t)
     }
 
     fn insert_api_key(&mut self, key: &NewApiKey<'_>) -> Result<ApiKeyRecord> {
-        auth::insert_api_key(&self.conn, key)
+        let k = auth::insert_api_key(&self.conn, key)?;
+        self.auth_changed();
+        Ok(k)
     }
 
     fn api_keys(&mut self) -> Result<Vec<ApiKeyRecord>> {
@@ -881,7 +898,9 @@ impl Store for SqliteStore {
     }
 
     fn revoke_api_key(&mut self, id: &str, now: &str) -> Result<ApiKeyRecord> {
-        auth::revoke_api_key(&self.conn, id, now)
+        let k = auth::revoke_api_key(&self.conn, id, now)?;
+        self.auth_changed();
+        Ok(k)
     }
 }
 
