@@ -12,13 +12,12 @@ use evident_core::entry::{format_ts, origin};
 use evident_store::datadir::{DataDir, check_head, write_private_file};
 use evident_store::postgres::PgStore;
 use evident_store::sqlite::SqliteStore;
-
-use crate::keycache::KeyCache;
 use evident_store::{LogInfo, Store, StoreError};
 use serde_json::json;
 
 use crate::apikey::{self, Scope};
 use crate::config::Config;
+use crate::keycache::KeyCache;
 use crate::metrics::Metrics;
 use crate::pool::{Opener, Pool};
 use crate::routes::router;
@@ -329,19 +328,9 @@ pub async fn run(
         )),
         None => None,
     };
-    // The embedded database has an auth stamp to keep key lookups under;
-    // without it (PostgreSQL, or a data directory the stamp cannot be
-    // created in) every request looks its key up.
-    let keys = match dir.database_url() {
-        None => match evident_store::sqlite::auth_stamp::AuthStamp::open(&dir.db_path()) {
-            Ok(stamp) => KeyCache::new(stamp, crate::keycache::MAX_AGE),
-            Err(e) => {
-                tracing::warn!(event = "auth_stamp_unavailable", error = %e);
-                KeyCache::disabled()
-            }
-        },
-        Some(_) => KeyCache::disabled(),
-    };
+    // Key lookups are kept only on the embedded database (its auth stamp).
+    let sqlite_db = dir.database_url().is_none().then(|| dir.db_path());
+    let keys = KeyCache::open(sqlite_db.as_deref());
     let state = AppState::new(
         config,
         instance.clone(),
