@@ -19,9 +19,15 @@
 //! (WAL recovery, say) fails at once and the call goes the blocking way
 //! instead of stalling a worker. PostgreSQL, a network round trip, has
 //! none, and its quick calls take the blocking path.
+//!
+//! Work that must not take a core from the writer or the request handlers
+//! (the background verifier, which re-hashes every appended row) runs on
+//! a thread of the pool's own at a lower CPU priority ([`Pool::background`]):
+//! at the same priority, a verification pass slowed 1,000-entry batch
+//! appends by a third while it ran (BENCHMARKS.md, issue 4).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use evident_store::{Store, StoreError};
 use tokio::sync::Semaphore;
@@ -37,7 +43,17 @@ pub struct Pool {
     open: Opener,
     permits: Semaphore,
     inline: Option<Inline>,
+    /// The background thread's queue, started by the first background call.
+    background: OnceLock<mpsc::Sender<Job>>,
 }
+
+/// A call handed to the background thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The background thread's niceness: it still gets about a tenth of a
+/// core next to each busy thread at the default priority (so its lag
+/// stays bounded under a sustained load), and a core that is idle.
+const BACKGROUND_NICE: i32 = 10;
 
 /// Connections used on the async workers themselves.
 struct Inline {
@@ -66,6 +82,7 @@ impl Pool {
             open,
             permits: Semaphore::new(size.max(1)),
             inline: None,
+            background: OnceLock::new(),
         })
     }
 
@@ -84,6 +101,7 @@ impl Pool {
                 max: max.max(1),
                 count: AtomicUsize::new(0),
             }),
+            background: OnceLock::new(),
         })
     }
 
@@ -124,6 +142,33 @@ impl Pool {
             .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
     }
 
+    /// Runs `f` on a connection, on the pool's background thread, which
+    /// runs one call at a time at a lower CPU priority (niceness
+    /// [`BACKGROUND_NICE`]): for long reads that must yield the CPU to
+    /// appends and requests.
+    pub async fn background<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the connection pool is closed"))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pool = Arc::clone(self);
+        let job: Job = Box::new(move || {
+            let _ = tx.send(pool.run(f));
+        });
+        let queue = self.background.get_or_init(start_background);
+        queue
+            .send(job)
+            .map_err(|_| ApiError::internal("the background thread stopped"))?;
+        rx.await
+            .map_err(|_| ApiError::internal("the background thread stopped"))?
+    }
+
     /// Opens one more inline connection, on the blocking pool: opening
     /// reads the schema and may wait on a lock, which an async worker
     /// must not. Until it is there, quick reads take the blocking way.
@@ -161,6 +206,49 @@ impl Pool {
             idle.push(conn);
         }
         out
+    }
+}
+
+/// Starts the background thread. It ends when the pool, which holds the
+/// queue, is dropped. Should the priority not be lowered (a platform
+/// without niceness), the work runs all the same, at the default one.
+fn start_background() -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let started = std::thread::Builder::new()
+        .name("evident-background".into())
+        .spawn(move || {
+            lower_priority();
+            for job in rx {
+                job();
+            }
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the background thread");
+    }
+    tx
+}
+
+/// Sets the calling thread's niceness to [`BACKGROUND_NICE`]. On Linux a
+/// thread has a niceness of its own, so this leaves the process's other
+/// threads as they are.
+fn lower_priority() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    // The crate maps 0..=99 onto niceness 19..=-20; 22 is niceness 10
+    // (checked by a test against /proc).
+    let value = ThreadPriorityValue::try_from(22u8);
+    let set = value.map_err(|e| e.to_string()).and_then(|v| {
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Crossplatform(v),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+        )
+        .map_err(|e| e.to_string())
+    });
+    if let Err(e) = set {
+        tracing::warn!(error = %e, nice = BACKGROUND_NICE, "cannot lower the background thread's priority");
     }
 }
 
@@ -230,6 +318,40 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("no inline connection was opened");
+    }
+
+    /// The calling thread's name and niceness, as the kernel reports them.
+    fn thread_nice() -> (String, i32) {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let (_, rest) = stat.rsplit_once(") ").unwrap();
+        // Field 19 of stat(5); `rest` begins with field 3.
+        let nice = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        let name = std::thread::current().name().unwrap_or("").to_owned();
+        (name, nice)
+    }
+
+    /// Background calls run one thread, at niceness 10, on pooled
+    /// connections; the other calls stay at the process's priority.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn background_calls_run_at_a_lower_priority() {
+        let (_dir, path) = database();
+        let opened = Arc::new(AtomicUsize::new(0));
+        let pool = Pool::new(
+            opener(&path, Duration::from_secs(5), Arc::clone(&opened)),
+            2,
+        );
+        let (name, nice) = pool.background(|_| Ok(thread_nice())).await.unwrap();
+        assert_eq!(name, "evident-background");
+        assert_eq!(nice, BACKGROUND_NICE);
+        let (first, n) = pool.background(read_logs).await.unwrap();
+        assert_eq!(n, 0);
+        let (again, _) = pool.background(read_logs).await.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(opened.load(Ordering::SeqCst), 1);
+        let (_, nice) = pool.with(|_| Ok(thread_nice())).await.unwrap();
+        assert_eq!(nice, thread_nice().1);
+        assert_ne!(nice, BACKGROUND_NICE);
     }
 
     #[tokio::test(flavor = "current_thread")]

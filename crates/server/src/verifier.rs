@@ -13,14 +13,23 @@
 //! inside the prefix and count it again at the next full pass. An
 //! unrepaired break therefore pages once; a new one, or one that comes
 //! back after a repair, pages again.
+//!
+//! Passes go in steps of a few thousand rows, each its own read snapshot
+//! with a pause after it, on a thread at a lower CPU priority
+//! ([`crate::pool::Pool::background`]): one snapshot held for a whole pass
+//! stopped SQLite's WAL from starting over, and a verifier at the writer's
+//! priority took the CPU the writer needed. Between two steps the writer
+//! may add rows; a pass stops once it has verified what was there when it
+//! began.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use evident_core::verify::{Reason, Report, VerifiedPrefix, Violation};
-use evident_store::{LogId, reader};
+use evident_core::verify::{Reason, Report, Violation};
+use evident_store::reader::{self, Resume};
+use evident_store::{LogId, LogInfo};
 use serde_json::json;
 
 use crate::error::ApiError;
@@ -103,7 +112,7 @@ impl VerifierHealth {
 #[derive(Debug, Default, Clone)]
 struct Seen {
     /// The verified prefix to continue from.
-    prefix: Option<VerifiedPrefix>,
+    prefix: Option<Resume>,
     /// The latest checkpoint size seen (verified or not).
     size: u64,
 }
@@ -218,7 +227,7 @@ async fn pass(
         .await?;
     let verified = |seen: &HashMap<LogId, Seen>, id| {
         seen.get(&id)
-            .and_then(|s: &Seen| s.prefix.as_ref().map(|p| p.size))
+            .and_then(|s: &Seen| s.prefix.as_ref().map(|p| p.prefix.size))
             .unwrap_or(0)
     };
     let lag: u64 = logs
@@ -228,21 +237,15 @@ async fn pass(
     state.metrics.set_verification_lag(lag);
     for (log, size) in logs {
         let before = seen.get(&log.id).cloned().unwrap_or_default();
-        let up_to_date = before.prefix.as_ref().is_some_and(|p| p.size == size);
+        let up_to_date = before
+            .prefix
+            .as_ref()
+            .is_some_and(|p| p.prefix.size == size);
         if up_to_date && !full {
             continue;
         }
-        let l = log.clone();
-        let prefix = if full { None } else { before.prefix.clone() };
-        let result = state
-            .pool
-            .with(move |s| {
-                let verifiers = stored_verifiers(s).map_err(ApiError::from)?;
-                reader::verify_incremental(s, &l, verifiers, prefix.as_ref())
-                    .map_err(ApiError::from)
-            })
-            .await;
-        let (report, next) = match result {
+        let from = if full { None } else { before.prefix.clone() };
+        let (report, next) = match verify_steps(state, &log, from, size).await {
             Ok(r) => r,
             Err(e) => {
                 state.metrics.observe_verification("error", 0, 0, 0);
@@ -292,11 +295,54 @@ async fn pass(
         .values()
         .map(|s| {
             s.size
-                .saturating_sub(s.prefix.as_ref().map_or(0, |p| p.size))
+                .saturating_sub(s.prefix.as_ref().map_or(0, |p| p.prefix.size))
         })
         .sum();
     state.metrics.set_verification_lag(lag);
     Ok(())
+}
+
+/// Rows verified per read snapshot: about 20 ms of work. A snapshot held
+/// for a whole pass over millions of rows kept SQLite's WAL from starting
+/// over, which grew it by hundreds of megabytes and cut the writer's rate
+/// by nearly half while it lasted; in steps of 16,384 rows with
+/// [`reader::STEP_GAP`] between them, the WAL stayed near 100 MB
+/// (BENCHMARKS.md, issue 4).
+const STEP_ROWS: u64 = 16_384;
+
+/// Verifies `log` from `from` (in full when `None`) up to at least the
+/// size `size` seen when the pass began, in steps of [`STEP_ROWS`], each
+/// its own snapshot, on the pool's background thread (at a lower CPU
+/// priority: the appends come first). Returns the last step's report (every earlier step
+/// was valid) and where the next pass continues from. A step that finds a
+/// problem is done again without the bound, from the same place, so that
+/// the report lists every problem after the prefix, as one run would.
+async fn verify_steps(
+    state: &AppState,
+    log: &LogInfo,
+    mut from: Option<Resume>,
+    size: u64,
+) -> Result<(Report, Option<Resume>), ApiError> {
+    let mut max_rows = STEP_ROWS;
+    loop {
+        let (l, start) = (log.clone(), from.clone());
+        let step = state
+            .pool
+            .background(move |s| {
+                let verifiers = stored_verifiers(s).map_err(ApiError::from)?;
+                reader::verify_incremental(s, &l, verifiers, start.as_ref(), max_rows)
+                    .map_err(ApiError::from)
+            })
+            .await?;
+        match step.resume {
+            Some(next) if !step.caught_up && next.prefix.size < size => {
+                from = Some(next);
+                tokio::time::sleep(reader::STEP_GAP).await;
+            }
+            None if from.is_some() && max_rows != u64::MAX => max_rows = u64::MAX,
+            next => return Ok((step.report, next)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use evident_core::{ErrorCode, Hash};
 
 use crate::backend::{Store, tile_prefix};
 use crate::error::{Result, StoreError};
-use crate::model::{EntryRef, LogInfo, StoredCheckpoint, StoredEntry};
+use crate::model::{EntryRef, LogId, LogInfo, StoredCheckpoint, StoredEntry};
 
 /// Progress callback: `(rows done, rows expected)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -76,6 +76,11 @@ fn verify_snapshot(
 /// and handed to the verifier a little ahead of the rows that reach them,
 /// so memory does not grow with their number (a server that commits a
 /// thousand small batches a second stores as many checkpoints).
+///
+/// With a bounded [`Pace::snapshot_rows`], the pass ends the caller's
+/// snapshot after each stretch of rows, waits [`Pace::snapshot_gap`] and begins
+/// another: it reads the rows and checkpoints of the first snapshot (up
+/// to its latest checkpoint), which later commits only add to.
 fn full_run(
     store: &mut dyn Store,
     log: &LogInfo,
@@ -84,23 +89,60 @@ fn full_run(
     pace: Pace,
 ) -> Result<LogVerifier> {
     let history = key_history(store)?;
-    let total = store.latest_checkpoint(log.id)?.map_or(0, |c| c.size);
+    let latest = store.latest_checkpoint(log.id)?;
+    let total = latest.as_ref().map_or(0, |c| c.size);
     let trust = checkpoint_trust(store, log, &history, &verifiers)?;
     let mut v = LogVerifier::new(&log.origin, verifiers);
     v.set_claimed_size(total);
     progress(0, total);
-    let feed = CheckpointFeed {
+    let stepped = pace.snapshot_rows < total;
+    let mut feed = CheckpointFeed {
         log: log.id,
         origin: log.origin.clone(),
         trust,
         after_seq: i64::MIN,
+        last_seq: match (&latest, stepped) {
+            (Some(c), true) => c.seq,
+            _ => i64::MAX,
+        },
         page: VecDeque::new(),
         page_size: pace.checkpoint_page,
         exhausted: false,
         largest: 0,
     };
-    feed_rows(store, log, 0, v, total, progress, Some(feed), pace)
+    if !stepped {
+        let rows = Rows {
+            from: 0,
+            until: None,
+            last: true,
+        };
+        return feed_rows(store, log, rows, v, total, progress, Some(&mut feed), pace);
+    }
+    let mut from = 0u64;
+    loop {
+        let until = from.saturating_add(pace.snapshot_rows).min(total);
+        let last = until >= total;
+        let rows = Rows {
+            from,
+            until: Some(until),
+            last,
+        };
+        v = feed_rows(store, log, rows, v, total, progress, Some(&mut feed), pace)?;
+        if last {
+            return Ok(v);
+        }
+        from = until;
+        store.end_snapshot()?;
+        std::thread::sleep(pace.snapshot_gap);
+        store.begin_snapshot()?;
+    }
 }
+
+/// The pause between two snapshots of a pass that goes in steps: long
+/// enough for a WAL checkpoint to finish while no snapshot is open, so
+/// that SQLite's writer starts the WAL over (with steps back to back the
+/// WAL still grew by tens of megabytes a pass).
+pub const STEP_GAP: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// How much the reading thread hands over at a time. The defaults are the
 /// constants below; tests use small ones so that checkpoints, segments and
@@ -110,6 +152,11 @@ struct Pace {
     chunk_rows: usize,
     checkpoints_ahead: usize,
     checkpoint_page: usize,
+    /// Rows a whole-log pass reads per snapshot; `u64::MAX`: one
+    /// snapshot for the whole pass.
+    snapshot_rows: u64,
+    /// The pause between two of those snapshots.
+    snapshot_gap: std::time::Duration,
 }
 
 impl Default for Pace {
@@ -118,6 +165,8 @@ impl Default for Pace {
             chunk_rows: CHUNK_ROWS,
             checkpoints_ahead: CHECKPOINTS_AHEAD,
             checkpoint_page: CHECKPOINT_PAGE,
+            snapshot_rows: u64::MAX,
+            snapshot_gap: STEP_GAP,
         }
     }
 }
@@ -169,6 +218,9 @@ struct CheckpointFeed {
     origin: String,
     trust: CheckpointTrust,
     after_seq: i64,
+    /// Checkpoints stored after this one are left out (a pass that reads
+    /// several snapshots stops at the first one's latest).
+    last_seq: i64,
     page: VecDeque<StoredCheckpoint>,
     page_size: usize,
     exhausted: bool,
@@ -180,10 +232,14 @@ struct CheckpointFeed {
 impl CheckpointFeed {
     fn next(&mut self, store: &mut dyn Store) -> Result<Option<StoredCheckpoint>> {
         if self.page.is_empty() && !self.exhausted {
-            let page = store.checkpoints_after(self.log, self.after_seq, self.page_size)?;
+            let mut page = store.checkpoints_after(self.log, self.after_seq, self.page_size)?;
             match page.last() {
                 Some(last) => self.after_seq = last.seq,
                 None => self.exhausted = true,
+            }
+            if self.after_seq > self.last_seq {
+                page.retain(|c| c.seq <= self.last_seq);
+                self.exhausted = true;
             }
             self.page = page.into();
         }
@@ -237,27 +293,61 @@ enum Feed {
     Checkpoints(Vec<OpenedCheckpoint>),
 }
 
+/// Where an incremental verification continues from: a verified prefix
+/// and the stored checkpoint it was verified against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    /// The entries verified, and the state to continue from.
+    pub prefix: VerifiedPrefix,
+    /// That checkpoint's [`StoredCheckpoint::seq`]: a bounded step looks
+    /// for its target among the checkpoints stored after it.
+    pub seq: i64,
+}
+
+/// What one call of [`verify_incremental`] found.
+#[derive(Debug)]
+pub struct Incremental {
+    /// The report of the rows and the checkpoint checked.
+    pub report: Report,
+    /// Where the next call continues from; `None` when something did not
+    /// verify (continue from the last one that did).
+    pub resume: Option<Resume>,
+    /// Whether the checkpoint reached is the latest stored: when not, a
+    /// bound stopped the step short of it.
+    pub caught_up: bool,
+}
+
 /// Verifies a log continuing from a verified prefix (the background
 /// verifier's incremental run), or from the start when there is none yet.
-/// Returns the report and the new prefix, if everything verified.
 ///
-/// With a prefix, only the latest checkpoint is read: its signature is
-/// checked, a consistency proof from the prefix's size to it is computed
-/// from stored tiles and checked against both signed roots (so a tree
-/// rewritten behind the prefix, or tiles that no longer match it, are
-/// caught without a rescan), and the rows after the prefix are checked as a
-/// full run would check them. Rows inside the prefix are not read again: a
-/// full run ([`verify_log`]) is what finds a later change to them.
+/// With a prefix, one checkpoint is read as the target: the latest, or,
+/// when that is more than `max_rows` past the prefix, the last stored one
+/// within `max_rows` of it (the first one past the bound when none is
+/// within it). Its signature is checked, a consistency proof from the
+/// prefix's size to it is computed from stored tiles and checked against
+/// both signed roots (so a tree rewritten behind the prefix, or tiles that
+/// no longer match it, are caught without a rescan), and the rows up to it
+/// are checked as a full run would check them. Rows inside the prefix are
+/// not read again: a full run ([`verify_log`]) is what finds a later change
+/// to them. Without a prefix the whole log is verified as [`verify_log`]
+/// does, in snapshots of `max_rows` rows with [`STEP_GAP`] between them.
+///
+/// Each call reads one snapshot, which on SQLite holds back the WAL's
+/// restart for as long as it lasts: a server verifying millions of new
+/// rows in one go let the WAL grow by hundreds of megabytes and slowed its
+/// writer by half meanwhile (BENCHMARKS.md, issue 4). The bound lets the
+/// caller go in short steps instead.
 pub fn verify_incremental(
     store: &mut dyn Store,
     log: &LogInfo,
     verifiers: Verifiers,
-    prefix: Option<&VerifiedPrefix>,
-) -> Result<(Report, Option<VerifiedPrefix>)> {
+    from: Option<&Resume>,
+    max_rows: u64,
+) -> Result<Incremental> {
     // One committed state, as in `verify_log`: a batch committed between
     // reading the checkpoint and the rows would look like a break.
     store.begin_snapshot()?;
-    let out = verify_incremental_snapshot(store, log, verifiers, prefix);
+    let out = verify_incremental_snapshot(store, log, verifiers, from, max_rows);
     let ended = store.end_snapshot();
     let out = out?;
     ended?;
@@ -268,27 +358,50 @@ fn verify_incremental_snapshot(
     store: &mut dyn Store,
     log: &LogInfo,
     verifiers: Verifiers,
-    prefix: Option<&VerifiedPrefix>,
-) -> Result<(Report, Option<VerifiedPrefix>)> {
-    let Some(prefix) = prefix else {
-        let v = full_run(store, log, verifiers, &mut |_, _| {}, Pace::default())?;
-        let next = v.prefix();
-        return Ok((v.finish(), next));
-    };
+    from: Option<&Resume>,
+    max_rows: u64,
+) -> Result<Incremental> {
     let latest = store.latest_checkpoint(log.id)?;
+    let Some(from) = from else {
+        let pace = Pace {
+            snapshot_rows: max_rows,
+            ..Pace::default()
+        };
+        let v = full_run(store, log, verifiers, &mut |_, _| {}, pace)?;
+        let resume = v.prefix().map(|prefix| Resume {
+            prefix,
+            seq: latest.as_ref().map_or(i64::MIN, |c| c.seq),
+        });
+        return Ok(Incremental {
+            report: v.finish(),
+            resume,
+            caught_up: true,
+        });
+    };
+    let prefix = &from.prefix;
     let mut v = LogVerifier::resume(&log.origin, verifiers.clone(), prefix);
     let Some(latest) = latest else {
         // The checkpoints the prefix was verified against are gone.
         v.set_claimed_size(prefix.size);
-        let next = v.prefix();
-        return Ok((v.finish(), next));
+        let resume = v.prefix().map(|prefix| Resume {
+            prefix,
+            seq: from.seq,
+        });
+        return Ok(Incremental {
+            report: v.finish(),
+            resume,
+            caught_up: true,
+        });
     };
-    v.set_claimed_size(latest.size);
+    let latest_seq = latest.seq;
+    let target = step_target(store, log.id, from, latest, max_rows)?;
+    let caught_up = target.seq == latest_seq;
+    v.set_claimed_size(target.size);
     let history = key_history(store)?;
-    v.add_checkpoints_at([(seq_of(&latest), latest.note.as_bytes())], &history);
-    if latest.size > prefix.size
-        && let Ok((cp, _)) = open_checkpoint(latest.note.as_bytes(), &verifiers, None)
-        && cp.size == latest.size
+    v.add_checkpoints_at([(seq_of(&target), target.note.as_bytes())], &history);
+    if target.size > prefix.size
+        && let Ok((cp, _)) = open_checkpoint(target.note.as_bytes(), &verifiers, None)
+        && cp.size == target.size
     {
         let proven = consistency(store, log, prefix.size, cp.size).and_then(|proof| {
             verify_consistency(prefix.size, cp.size, &proof, &prefix.root, &cp.root)
@@ -305,18 +418,64 @@ fn verify_incremental_snapshot(
             );
         }
     }
+    // Rows past the latest checkpoint are read, to be reported as not
+    // covered by one; past an earlier target, they are the next step's.
+    let rows = Rows {
+        from: prefix.size,
+        until: (!caught_up).then_some(target.size),
+        last: true,
+    };
     let v = feed_rows(
         store,
         log,
-        prefix.size,
+        rows,
         v,
-        latest.size,
+        target.size,
         &mut |_, _| {},
         None,
         Pace::default(),
     )?;
-    let next = v.prefix();
-    Ok((v.finish(), next))
+    let resume = v.prefix().map(|prefix| Resume {
+        prefix,
+        seq: target.seq,
+    });
+    Ok(Incremental {
+        report: v.finish(),
+        resume,
+        caught_up,
+    })
+}
+
+/// The checkpoint a step from `from` verifies against: `latest` when it is
+/// within `max_rows` of the prefix, else the last one stored after
+/// `from.seq` that is, or the first past the bound when none is. Sizes are
+/// the stored column, a cache: a wrong one only misplaces the step, and
+/// the note's own size is what is checked.
+fn step_target(
+    store: &mut dyn Store,
+    log: LogId,
+    from: &Resume,
+    latest: StoredCheckpoint,
+    max_rows: u64,
+) -> Result<StoredCheckpoint> {
+    let bound = from.prefix.size.saturating_add(max_rows);
+    if latest.size <= bound {
+        return Ok(latest);
+    }
+    let mut after = from.seq;
+    let mut best: Option<StoredCheckpoint> = None;
+    loop {
+        let page = store.checkpoints_after(log, after, CHECKPOINT_PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for c in page {
+            if c.size > bound {
+                return Ok(best.unwrap_or(c));
+            }
+            best = Some(c);
+        }
+    }
+    Ok(best.unwrap_or(latest))
 }
 
 /// The key table as a [`KeyHistory`]: each key with the checkpoint range
@@ -349,6 +508,19 @@ pub fn seq_of(c: &StoredCheckpoint) -> u64 {
 /// between two reads of checkpoints).
 const CHECKPOINTS_AHEAD: usize = 1024;
 
+/// The rows one call of [`feed_rows`] reads.
+#[derive(Debug, Clone, Copy)]
+struct Rows {
+    /// The first index.
+    from: u64,
+    /// The index the rows stop before; `None`: every row there is.
+    until: Option<u64>,
+    /// Whether these are the pass's last rows: then the checkpoints left
+    /// are handed over after them and the verifier is told the rows are
+    /// done.
+    last: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Scans rows from `from` into `v` on a second thread, with the log's
 /// checkpoints from `checkpoints` (when the caller has not added them):
@@ -358,11 +530,11 @@ const CHECKPOINTS_AHEAD: usize = 1024;
 fn feed_rows(
     store: &mut dyn Store,
     log: &LogInfo,
-    from: u64,
+    rows: Rows,
     mut v: LogVerifier,
     total: u64,
     progress: Progress<'_>,
-    mut checkpoints: Option<CheckpointFeed>,
+    checkpoints: Option<&mut CheckpointFeed>,
     pace: Pace,
 ) -> Result<LogVerifier> {
     let (full_tx, full_rx) = mpsc::sync_channel::<Feed>(2);
@@ -384,16 +556,18 @@ fn feed_rows(
                     }
                 }
             }
-            v.rows_done();
+            if rows.last {
+                v.rows_done();
+            }
             v
         });
         let read = read_segments(
             store,
             log,
-            from,
+            rows,
             total,
             progress,
-            checkpoints.as_mut(),
+            checkpoints,
             pace,
             &full_tx,
             &empty_rx,
@@ -414,7 +588,7 @@ fn feed_rows(
 fn read_segments(
     store: &mut dyn Store,
     log: &LogInfo,
-    from: u64,
+    rows: Rows,
     total: u64,
     progress: Progress<'_>,
     mut checkpoints: Option<&mut CheckpointFeed>,
@@ -425,11 +599,15 @@ fn read_segments(
     // The verifier thread is gone (it panicked) when a send fails: stop
     // reading; joining it reports the panic.
     let gone = || StoreError::Database("the verifying thread stopped".into());
+    let Rows { from, until, last } = rows;
     let mut done = 0u64;
     let mut next_index = from;
     let mut chunk = RowChunk::default();
     let mut rows_left = true;
     while rows_left {
+        if until.is_some_and(|u| from + done >= u) {
+            break;
+        }
         let stop = match checkpoints.as_deref_mut() {
             None => None,
             Some(feed) => {
@@ -440,7 +618,11 @@ fn read_segments(
                 stop
             }
         };
-        let limit = stop.map(|s| s.saturating_sub(from + done));
+        let limit = stop
+            .into_iter()
+            .chain(until)
+            .min()
+            .map(|s| s.saturating_sub(from + done));
         let mut segment = 0u64;
         let mut sent = true;
         store.scan_entries(log.id, next_index, &mut |e| {
@@ -456,7 +638,7 @@ fn read_segments(
                     sent = false;
                     return Ok(false);
                 }
-                progress(done + segment, total);
+                progress(from + done + segment, total);
             }
             Ok(limit.is_none_or(|l| segment < l))
         })?;
@@ -470,8 +652,8 @@ fn read_segments(
     if !chunk.rows.is_empty() {
         full_tx.send(Feed::Rows(chunk)).map_err(|_| gone())?;
     }
-    progress(done, total);
-    if let Some(feed) = checkpoints {
+    progress(from + done, total);
+    if let Some(feed) = checkpoints.filter(|_| last) {
         loop {
             let (cps, stop) = feed.take(store, from + done, pace.checkpoint_page)?;
             if !cps.is_empty() {
@@ -827,27 +1009,38 @@ mod tests {
         v.finish()
     }
 
-    const PACES: [(usize, usize, usize); 5] = [
-        (7, 3, 5),
-        (1, 1, 1),
-        (50, 2, 3),
-        (4, 40, 7),
-        (4096, 1024, 1024),
+    /// Chunk rows, checkpoints ahead, checkpoint page, snapshot rows.
+    const PACES: [(usize, usize, usize, u64); 8] = [
+        (7, 3, 5, u64::MAX),
+        (1, 1, 1, u64::MAX),
+        (50, 2, 3, u64::MAX),
+        (4, 40, 7, u64::MAX),
+        (4096, 1024, 1024, u64::MAX),
+        (7, 3, 5, 13),
+        (1, 1, 1, 1),
+        (4096, 1024, 1024, 40),
     ];
 
-    fn streamed(s: &mut SqliteStore, log: &LogInfo, (c, a, p): (usize, usize, usize)) -> Report {
+    fn streamed(
+        s: &mut SqliteStore,
+        log: &LogInfo,
+        (c, a, p, r): (usize, usize, usize, u64),
+    ) -> Report {
         let pace = Pace {
             chunk_rows: c,
             checkpoints_ahead: a,
             checkpoint_page: p,
+            snapshot_rows: r,
+            snapshot_gap: std::time::Duration::ZERO,
         };
-        full_run(s, log, verifiers(), &mut |_, _| {}, pace)
-            .unwrap()
-            .finish()
+        s.begin_snapshot().unwrap();
+        let v = full_run(s, log, verifiers(), &mut |_, _| {}, pace).unwrap();
+        s.end_snapshot().unwrap();
+        v.finish()
     }
 
-    /// Small paces interleave checkpoint pages, row segments and chunks in
-    /// every way; each gives the report of the verifier fed everything up
+    /// Small paces interleave checkpoint pages, row segments, chunks and
+    /// snapshots in every way; each gives the report of the verifier fed everything up
     /// front, on an intact log and on one with a forged far-ahead
     /// checkpoint (which must not let the rows run past the valid ones),
     /// a wrong root under the log's own key, an edited envelope and rows
@@ -909,6 +1102,7 @@ mod tests {
                 checkpoint_trust(s, &log, &history, &verifiers()).unwrap()
             },
             after_seq: i64::MIN,
+            last_seq: i64::MAX,
             page: VecDeque::new(),
             page_size: 4,
             exhausted: false,
@@ -930,5 +1124,16 @@ mod tests {
         let (cps, stop) = f.take(&mut s, 0, 3).unwrap();
         assert!(cps[1].opened.is_err());
         assert_eq!((cps.len(), stop), (4, Some(4)));
+
+        // Cut at the tenth checkpoint stored: a pass reading several
+        // snapshots sees none stored after its first one's latest.
+        let tenth = s.checkpoints(log.id).unwrap()[9].seq;
+        let mut f = CheckpointFeed {
+            last_seq: tenth,
+            ..feed(&mut s)
+        };
+        let (cps, stop) = f.take(&mut s, 0, 100).unwrap();
+        assert_eq!((cps.len(), stop), (10, None));
+        assert_eq!(cps.last().map(|c| c.seq), u64::try_from(tenth).ok());
     }
 }

@@ -6,6 +6,8 @@ use ed25519_dalek::SigningKey;
 use evident_core::ErrorCode;
 use evident_core::entry::{Limits, origin, parse_entry};
 use evident_core::note::{NoteSigner, Verifiers};
+use evident_core::verify::Report;
+use evident_store::reader::Resume;
 use evident_store::sqlite::SqliteStore;
 use evident_store::{Sequencer, Store, StoreError, reader};
 
@@ -84,34 +86,103 @@ fn append_more(store: &mut SqliteStore, log: &evident_store::LogInfo, n: u64) {
     Sequencer::new(signer).append(store, log, &drafts).unwrap();
 }
 
+/// One unbounded incremental run: the report and where the next continues.
+fn incremental(
+    store: &mut SqliteStore,
+    log: &evident_store::LogInfo,
+    keys: &Verifiers,
+    from: Option<&Resume>,
+) -> (Report, Option<Resume>) {
+    let out = reader::verify_incremental(store, log, keys.clone(), from, u64::MAX).unwrap();
+    assert!(out.caught_up);
+    (out.report, out.resume)
+}
+
 /// The background verifier's incremental run: only the rows after the
 /// verified prefix are read, and the result is the full run's.
 #[test]
 fn incremental_verification_continues_from_the_prefix() {
     let (_dir, mut store, log, keys) = fixture();
-    let (r, prefix) = reader::verify_incremental(&mut store, &log, keys.clone(), None).unwrap();
+    let (r, prefix) = incremental(&mut store, &log, &keys, None);
     assert!(r.valid, "{r:#?}");
     let prefix = prefix.unwrap();
-    assert_eq!(prefix.size, 300);
+    assert_eq!(prefix.prefix.size, 300);
 
     // Nothing new: nothing read, still valid.
-    let (r, same) =
-        reader::verify_incremental(&mut store, &log, keys.clone(), Some(&prefix)).unwrap();
+    let (r, same) = incremental(&mut store, &log, &keys, Some(&prefix));
     assert!(r.valid, "{r:#?}");
     assert_eq!(r.rows_checked, 0);
     assert_eq!(same.as_ref(), Some(&prefix));
 
     append_more(&mut store, &log, 500);
-    let (r, next) =
-        reader::verify_incremental(&mut store, &log, keys.clone(), Some(&prefix)).unwrap();
+    let (r, next) = incremental(&mut store, &log, &keys, Some(&prefix));
     assert!(r.valid, "{r:#?}");
     assert_eq!(r.rows_checked, 500);
     assert_eq!(r.total_count, 800);
     let next = next.unwrap();
-    assert_eq!(next.size, 800);
-    let (full, from_scratch) = reader::verify_incremental(&mut store, &log, keys, None).unwrap();
+    assert_eq!(next.prefix.size, 800);
+    let (full, from_scratch) = incremental(&mut store, &log, &keys, None);
     assert!(full.valid);
     assert_eq!(from_scratch.unwrap(), next);
+}
+
+/// Bounded steps stop at stored checkpoints within the bound (or the
+/// first past it), continue from there, and end where one unbounded run
+/// ends; a row edited inside a later step is found by that step.
+#[test]
+fn incremental_verification_goes_in_bounded_steps() {
+    let (_dir, mut store, log, keys) = fixture();
+    let (_, prefix) = incremental(&mut store, &log, &keys, None);
+    // Checkpoints at 400, 500, 600, 700 and 800.
+    for _ in 0..5 {
+        append_more(&mut store, &log, 100);
+    }
+    let step = |store: &mut SqliteStore, from: &Resume, max_rows: u64| {
+        reader::verify_incremental(store, &log, keys.clone(), Some(from), max_rows).unwrap()
+    };
+    // Nothing within 50 rows: the first checkpoint past the bound.
+    let first = step(&mut store, prefix.as_ref().unwrap(), 50);
+    assert!(first.report.valid, "{:#?}", first.report);
+    assert_eq!(first.report.rows_checked, 100);
+    assert!(!first.caught_up);
+    assert_eq!(first.resume.as_ref().unwrap().prefix.size, 400);
+
+    let mut sizes = Vec::new();
+    let mut from = prefix.unwrap();
+    loop {
+        let out = step(&mut store, &from, 250);
+        assert!(out.report.valid, "{:#?}", out.report);
+        from = out.resume.unwrap();
+        sizes.push((from.prefix.size, out.caught_up));
+        if out.caught_up {
+            break;
+        }
+    }
+    assert_eq!(sizes, [(500, false), (700, false), (800, true)]);
+    let (_, whole) = incremental(&mut store, &log, &keys, None);
+    assert_eq!(whole.unwrap(), from);
+
+    // A row inside the second step edited, as an attacker would.
+    let (_, prefix) = incremental(&mut store, &log, &keys, None);
+    let prefix = prefix.unwrap();
+    append_more(&mut store, &log, 100);
+    append_more(&mut store, &log, 100);
+    store
+        .connection()
+        .execute_batch(
+            "DROP TRIGGER entries_no_update;
+             UPDATE entries SET envelope = CAST(replace(CAST(envelope AS TEXT), 't.more', 't.mxre') AS BLOB) WHERE idx = 950;",
+        )
+        .unwrap();
+    let clean = step(&mut store, &prefix, 100);
+    assert!(clean.report.valid, "{:#?}", clean.report);
+    let broken = step(&mut store, &clean.resume.unwrap(), 100);
+    assert!(broken.resume.is_none());
+    let first = broken.report.first_break.unwrap();
+    assert_eq!(
+        (first.index, first.reason.code()),
+        (950, "entry.leaf_hash_mismatch")
+    );
 }
 
 /// The level-1 tile, which holds the root of the first 256 entries (a node
@@ -120,14 +191,14 @@ fn incremental_verification_continues_from_the_prefix() {
 #[test]
 fn incremental_verification_checks_tiles_with_a_consistency_proof() {
     let (_dir, mut store, log, keys) = fixture();
-    let (_, prefix) = reader::verify_incremental(&mut store, &log, keys.clone(), None).unwrap();
+    let (_, prefix) = incremental(&mut store, &log, &keys, None);
     let prefix = prefix.unwrap();
     append_more(&mut store, &log, 100);
     store
         .connection()
         .execute_batch("UPDATE tiles SET data = zeroblob(length(data)) WHERE level = 1 AND idx = 0")
         .unwrap();
-    let (r, next) = reader::verify_incremental(&mut store, &log, keys, Some(&prefix)).unwrap();
+    let (r, next) = incremental(&mut store, &log, &keys, Some(&prefix));
     assert!(!r.valid, "{r:#?}");
     let first = r.first_break.unwrap();
     assert_eq!(
@@ -142,7 +213,7 @@ fn incremental_verification_checks_tiles_with_a_consistency_proof() {
 #[test]
 fn incremental_verification_finds_an_edited_new_row() {
     let (_dir, mut store, log, keys) = fixture();
-    let (_, prefix) = reader::verify_incremental(&mut store, &log, keys.clone(), None).unwrap();
+    let (_, prefix) = incremental(&mut store, &log, &keys, None);
     append_more(&mut store, &log, 100);
     store
         .connection()
@@ -151,7 +222,7 @@ fn incremental_verification_finds_an_edited_new_row() {
              UPDATE entries SET envelope = CAST(replace(CAST(envelope AS TEXT), 't.more', 't.mxre') AS BLOB) WHERE idx = 350;",
         )
         .unwrap();
-    let (r, _) = reader::verify_incremental(&mut store, &log, keys, prefix.as_ref()).unwrap();
+    let (r, _) = incremental(&mut store, &log, &keys, prefix.as_ref());
     let first = r.first_break.unwrap();
     assert_eq!(
         (first.index, first.reason.code()),
