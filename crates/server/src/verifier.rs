@@ -3,7 +3,7 @@
 //! alerts page on.
 //!
 //! Each pass continues every log from the prefix the last pass verified
-//! (`reader::verify_incremental`: the latest checkpoint's signature, a
+//! (`reader::verify_incremental`: a stored checkpoint's signature, a
 //! consistency proof from stored tiles between the verified size and it,
 //! and only the rows appended since), and every `verify_full_every` passes (60)
 //! verifies every log in full, so a change inside a verified prefix is
@@ -313,10 +313,11 @@ const STEP_ROWS: u64 = 16_384;
 /// Verifies `log` from `from` (in full when `None`) up to at least the
 /// size `size` seen when the pass began, in steps of [`STEP_ROWS`], each
 /// its own snapshot, on the pool's background thread (at a lower CPU
-/// priority: the appends come first). Returns the last step's report (every earlier step
-/// was valid) and where the next pass continues from. A step that finds a
-/// problem is done again without the bound, from the same place, so that
-/// the report lists every problem after the prefix, as one run would.
+/// priority: the appends come first). Returns the last step's report
+/// (every earlier step was valid) and where the next pass continues from.
+/// A step that finds a problem is done again without the bound, from the
+/// same place, so that the report lists every problem after the prefix,
+/// as one run would.
 async fn verify_steps(
     state: &AppState,
     log: &LogInfo,
