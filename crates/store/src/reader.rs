@@ -78,9 +78,10 @@ fn verify_snapshot(
 /// thousand small batches a second stores as many checkpoints).
 ///
 /// With a bounded [`Pace::snapshot_rows`], the pass ends the caller's
-/// snapshot after each stretch of rows, waits [`Pace::snapshot_gap`] and begins
-/// another: it reads the rows and checkpoints of the first snapshot (up
-/// to its latest checkpoint), which later commits only add to.
+/// snapshot after each stretch of rows, waits [`Pace::snapshot_gap`] and
+/// begins another: it reads the rows and checkpoints of the first
+/// snapshot (up to its latest checkpoint), which later commits only add
+/// to.
 fn full_run(
     store: &mut dyn Store,
     log: &LogInfo,
@@ -140,8 +141,9 @@ fn full_run(
 
 /// The pause between two snapshots of a pass that goes in steps: long
 /// enough for a WAL checkpoint to finish while no snapshot is open, so
-/// that SQLite's writer starts the WAL over (with steps back to back the
-/// WAL still grew by tens of megabytes a pass).
+/// that SQLite's writer starts the WAL over. Measured with steps of
+/// 16,384 rows under batch appends: 30 ms kept the WAL near 100 MB, 10
+/// and 15 ms let it grow to 289 and 214 MB (BENCHMARKS.md, issue 4).
 pub const STEP_GAP: std::time::Duration = std::time::Duration::from_millis(30);
 
 /// How much the reading thread hands over at a time. The defaults are the
@@ -332,8 +334,8 @@ pub struct Incremental {
 /// to them. Without a prefix the whole log is verified as [`verify_log`]
 /// does, in snapshots of `max_rows` rows with [`STEP_GAP`] between them.
 ///
-/// Each call reads one snapshot, which on SQLite holds back the WAL's
-/// restart for as long as it lasts: a server verifying millions of new
+/// With a prefix, each call reads one snapshot, which on SQLite holds
+/// back the WAL's restart for as long as it lasts: a server verifying millions of new
 /// rows in one go let the WAL grow by hundreds of megabytes and slowed its
 /// writer by half meanwhile (BENCHMARKS.md, issue 4). The bound lets the
 /// caller go in short steps instead.
