@@ -125,17 +125,21 @@ impl Pool {
         self.with(move |s| f(s)).await
     }
 
+    /// One of the `size` slots a call holds while it runs.
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal("the connection pool is closed"))
+    }
+
     /// Runs `f` on a connection, on the blocking pool.
     pub async fn with<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("the connection pool is closed"))?;
+        let _permit = self.permit().await?;
         let pool = Arc::clone(self);
         tokio::task::spawn_blocking(move || pool.run(f))
             .await
@@ -151,11 +155,7 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&mut dyn Store) -> Result<T, ApiError> + Send + 'static,
     {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ApiError::internal("the connection pool is closed"))?;
+        let _permit = self.permit().await?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pool = Arc::clone(self);
         let job: Job = Box::new(move || {

@@ -111,8 +111,8 @@ impl VerifierHealth {
 /// What the verifier remembers of a log between passes.
 #[derive(Debug, Default, Clone)]
 struct Seen {
-    /// The verified prefix to continue from.
-    prefix: Option<Resume>,
+    /// Where the next pass continues from.
+    resume: Option<Resume>,
     /// The latest checkpoint size seen (verified or not).
     size: u64,
 }
@@ -227,7 +227,7 @@ async fn pass(
         .await?;
     let verified = |seen: &HashMap<LogId, Seen>, id| {
         seen.get(&id)
-            .and_then(|s: &Seen| s.prefix.as_ref().map(|p| p.prefix.size))
+            .and_then(|s: &Seen| s.resume.as_ref().map(|r| r.prefix.size))
             .unwrap_or(0)
     };
     let lag: u64 = logs
@@ -238,13 +238,13 @@ async fn pass(
     for (log, size) in logs {
         let before = seen.get(&log.id).cloned().unwrap_or_default();
         let up_to_date = before
-            .prefix
+            .resume
             .as_ref()
-            .is_some_and(|p| p.prefix.size == size);
+            .is_some_and(|r| r.prefix.size == size);
         if up_to_date && !full {
             continue;
         }
-        let from = if full { None } else { before.prefix.clone() };
+        let from = if full { None } else { before.resume.clone() };
         let (report, next) = match verify_steps(state, &log, from, size).await {
             Ok(r) => r,
             Err(e) => {
@@ -286,7 +286,7 @@ async fn pass(
             Seen {
                 // An invalid run keeps the last good prefix: the next pass
                 // checks again from there.
-                prefix: next.or(before.prefix),
+                resume: next.or(before.resume),
                 size,
             },
         );
@@ -295,7 +295,7 @@ async fn pass(
         .values()
         .map(|s| {
             s.size
-                .saturating_sub(s.prefix.as_ref().map_or(0, |p| p.prefix.size))
+                .saturating_sub(s.resume.as_ref().map_or(0, |r| r.prefix.size))
         })
         .sum();
     state.metrics.set_verification_lag(lag);

@@ -86,6 +86,18 @@ fn append_more(store: &mut SqliteStore, log: &evident_store::LogInfo, n: u64) {
     Sequencer::new(signer).append(store, log, &drafts).unwrap();
 }
 
+/// Edits the envelope of the row at `idx` (one of `append_more`'s), with
+/// the append-only trigger dropped first, as an attacker would.
+fn edit_row(store: &mut SqliteStore, idx: u64) {
+    store
+        .connection()
+        .execute_batch(&format!(
+            "DROP TRIGGER entries_no_update;
+             UPDATE entries SET envelope = CAST(replace(CAST(envelope AS TEXT), 't.more', 't.mxre') AS BLOB) WHERE idx = {idx};"
+        ))
+        .unwrap();
+}
+
 /// One unbounded incremental run: the report and where the next continues.
 fn incremental(
     store: &mut SqliteStore,
@@ -167,13 +179,7 @@ fn incremental_verification_goes_in_bounded_steps() {
     let prefix = prefix.unwrap();
     append_more(&mut store, &log, 100);
     append_more(&mut store, &log, 100);
-    store
-        .connection()
-        .execute_batch(
-            "DROP TRIGGER entries_no_update;
-             UPDATE entries SET envelope = CAST(replace(CAST(envelope AS TEXT), 't.more', 't.mxre') AS BLOB) WHERE idx = 950;",
-        )
-        .unwrap();
+    edit_row(&mut store, 950);
     let clean = step(&mut store, &prefix, 100);
     assert!(clean.report.valid, "{:#?}", clean.report);
     let broken = step(&mut store, &clean.resume.unwrap(), 100);
@@ -215,13 +221,7 @@ fn incremental_verification_finds_an_edited_new_row() {
     let (_dir, mut store, log, keys) = fixture();
     let (_, prefix) = incremental(&mut store, &log, &keys, None);
     append_more(&mut store, &log, 100);
-    store
-        .connection()
-        .execute_batch(
-            "DROP TRIGGER entries_no_update;
-             UPDATE entries SET envelope = CAST(replace(CAST(envelope AS TEXT), 't.more', 't.mxre') AS BLOB) WHERE idx = 350;",
-        )
-        .unwrap();
+    edit_row(&mut store, 350);
     let (r, _) = incremental(&mut store, &log, &keys, prefix.as_ref());
     let first = r.first_break.unwrap();
     assert_eq!(
