@@ -211,10 +211,11 @@ pub trait AppendTxn {
     /// For each request id, the entry already holding it, if any.
     fn lookup_request_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<Existing>>>;
 
-    /// True when [`AppendTxn::insert_entries`] itself refuses a request id
-    /// that is already stored in the log, failing with
+    /// True when [`AppendTxn::insert_entries`] or [`AppendTxn::commit`]
+    /// itself refuses a request id that is already stored in the log,
+    /// failing with
     /// [`StoreError::RequestIdTaken`](crate::StoreError::RequestIdTaken)
-    /// (after which the transaction can only be dropped). The sequencer
+    /// (after which nothing of the transaction is stored). The sequencer
     /// then skips [`AppendTxn::lookup_request_ids`] and looks up only after
     /// such a refusal, so the common batch, with no id stored before,
     /// probes the request-id index once per entry instead of twice. False

@@ -158,6 +158,7 @@ macro_rules! store_conformance_tests {
             appends_to_one_log_are_serialised,
             sequencer_batches_verify_with_receipts_and_proofs,
             sequencer_request_ids_are_idempotent,
+            sequencer_large_batches_find_stored_ids,
             sequencer_time_never_goes_back,
             sequencer_failed_batch_leaves_nothing,
             sequencer_refuses_a_parent_not_before_the_entry,
@@ -1801,6 +1802,52 @@ pub fn sequencer_request_ids_are_idempotent(h: &mut dyn Harness) {
     assert_eq!(fourth.entries[0], original(0));
     assert_eq!((fourth.entries[1].index, fourth.size), (5, 6));
     check_log(&mut *store, &log, 6);
+}
+
+/// Batches large enough that a backend may check their ids only as it
+/// stores them (SQLite writes a run of its request-id table, PostgreSQL
+/// copies into its unique index) still answer a stored id with its
+/// original, store the rest once, and leave a log that verifies.
+pub fn sequencer_large_batches_find_stored_ids(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let log = new_log(&mut *store, "acme", "audit");
+    let mut seq = Sequencer::new(signer());
+    let n = 1_500;
+    let first = append_ok(&mut seq, &mut *store, &log, &drafts("one", n));
+    assert_eq!(first.appended(), n);
+
+    // New ids but for one of the first batch's, in the middle.
+    let mut batch = drafts("two", n);
+    batch[700] = drafts("one", 3).remove(2);
+    let second = append_ok(&mut seq, &mut *store, &log, &batch);
+    assert_eq!(
+        second.entries[700],
+        Appended {
+            duplicate: true,
+            ..first.entries[2].clone()
+        },
+        "the stored id is answered with its original"
+    );
+    assert_eq!((second.appended(), second.size), (n - 1, 2 * n as u64 - 1));
+    assert_eq!(second.entries[701].index, n as u64 + 700);
+
+    // The same ids again, each now stored: nothing new, from a cold
+    // sequencer too.
+    let mut cold = Sequencer::new(signer());
+    let third = append_ok(&mut cold, &mut *store, &log, &batch);
+    assert_eq!((third.appended(), third.checkpoint), (0, None));
+    assert_eq!(
+        third.entries,
+        second
+            .entries
+            .iter()
+            .map(|e| Appended {
+                duplicate: true,
+                ..e.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    check_log(&mut *store, &log, 2 * n as u64 - 1);
 }
 
 thread_local! {

@@ -241,7 +241,8 @@ impl Sequencer {
         lookup: bool,
     ) -> Result<BatchOutcome> {
         // Idempotency: the request ids of this batch already in the log.
-        // A backend whose insert refuses stored ids is trusted to do so,
+        // A backend whose insert or commit refuses stored ids is trusted
+        // to do so,
         // which saves probing the request-id index twice per entry when
         // (as nearly always) none is stored.
         let ids: Vec<&str> = drafts.iter().filter_map(EntryDraft::request_id).collect();

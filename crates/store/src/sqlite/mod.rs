@@ -815,6 +815,8 @@ impl Store for SqliteStore {
             inserted: 0,
             tails: &mut self.tails,
             tail: None,
+            unchecked: Vec::new(),
+            looked_up: false,
             refused: false,
         }))
     }
@@ -976,6 +978,11 @@ struct SqliteAppend<'c> {
     /// The writer's request-id tails, and this log's, once taken.
     tails: &'c mut Tails,
     tail: Option<Tail>,
+    /// Where in the tail the ids inserted without any check against
+    /// `request_ids` are: checked at commit ([`SqliteAppend::commit`]).
+    unchecked: Vec<usize>,
+    /// Whether this transaction looked its request ids up first.
+    looked_up: bool,
     /// Set when an insert was refused: the transaction must not commit.
     refused: bool,
 }
@@ -991,13 +998,13 @@ impl SqliteAppend<'_> {
         }
     }
 
-    /// Refuses, before any row goes in, a request id the log already holds
-    /// or the batch holds twice; records the others in the tail. An id no
-    /// lookup of this transaction saw is looked up here, so that an id is
-    /// refused at insert as a unique index would refuse it.
+    /// Refuses, before any row goes in, a request id the tail already
+    /// holds (or the batch holds twice); records the others in the tail.
+    /// An id no lookup of this transaction saw is checked against
+    /// `request_ids` at commit, so that the transaction fails as a unique
+    /// index would have failed the insert.
     fn check_request_ids(&mut self, entries: &[NewEntry<'_>]) -> Result<()> {
         let mut tail = self.take_tail()?;
-        let mut unsure: Vec<(&str, u64)> = Vec::new();
         for e in entries {
             let Some(id) = e.request_id else {
                 tail.extend_to(e.index);
@@ -1005,26 +1012,46 @@ impl SqliteAppend<'_> {
             };
             match tail.claim(id, e.index) {
                 Claim::Reserved => {}
-                Claim::Unseen => unsure.push((id, e.index)),
+                Claim::Unseen => self.unchecked.push(tail.add(id.to_owned(), e.index)),
                 Claim::Taken => {
                     self.refused = true;
                     return Err(taken(self.log, id));
                 }
             }
         }
-        if !unsure.is_empty() {
-            let ids: Vec<&str> = unsure.iter().map(|(id, _)| *id).collect();
-            let found = request_ids::find_merged(&self.tx, self.log, &ids)?;
-            for ((id, index), found) in unsure.into_iter().zip(found) {
-                if found.is_some() || tail.get(id).is_some() {
-                    self.refused = true;
-                    return Err(taken(self.log, id));
-                }
-                tail.add(id.to_owned(), index);
-            }
-        }
         self.tail = Some(tail);
         Ok(())
+    }
+
+    /// The check of the unchecked ids against `request_ids`, before the
+    /// commit. When the tail now holds a run, writing it is the check:
+    /// its INSERT fails on an id already there, and that one probe per id
+    /// is all a batch pays (looking each id up as well took 11% of the
+    /// writer's time under 1,000-entry batches, BENCHMARKS.md, issue 4).
+    /// Otherwise the ids are looked up, as few as one batch holds.
+    fn settle_request_ids(&mut self) -> Result<()> {
+        let Some(tail) = self.tail.as_mut() else {
+            return Ok(());
+        };
+        if tail.run_due() {
+            // After a lookup an id it did not find may still have a row
+            // here (its entry deleted by an attacker): replaced, so that
+            // it does not stop every later append.
+            return tail.write_run(&self.tx, self.log, self.looked_up);
+        }
+        if self.unchecked.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = self
+            .unchecked
+            .iter()
+            .filter_map(|&k| tail.id_at(k))
+            .collect();
+        let found = request_ids::find_merged(&self.tx, self.log, &ids)?;
+        match ids.iter().zip(found).find(|(_, f)| f.is_some()) {
+            Some((id, _)) => Err(taken(self.log, id)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -1082,6 +1109,7 @@ impl AppendTxn for SqliteAppend<'_> {
     /// them (see [`request_ids`]); the others in one statement against
     /// `request_ids`.
     fn lookup_request_ids(&mut self, ids: &[&str]) -> Result<Vec<Option<Existing>>> {
+        self.looked_up = true;
         let mut out = vec![None; ids.len()];
         if ids.is_empty() {
             return Ok(out);
@@ -1111,6 +1139,12 @@ impl AppendTxn for SqliteAppend<'_> {
         }
         self.tail = Some(tail);
         Ok(out)
+    }
+
+    /// Ids no lookup saw are checked at commit, and a stored one fails
+    /// the commit ([`SqliteAppend::settle_request_ids`]).
+    fn refuses_stored_request_ids(&self) -> bool {
+        true
     }
 
     fn read_tile(&mut self, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
@@ -1190,8 +1224,9 @@ impl AppendTxn for SqliteAppend<'_> {
                 "an insert of this transaction was refused; it was rolled back".into(),
             ));
         }
-        if let Some(tail) = self.tail.as_mut() {
-            tail.write_run(&self.tx, self.log)?;
+        if let Err(e) = self.settle_request_ids() {
+            self.refused = true;
+            return Err(e);
         }
         self.tx.commit().map_err(map_err)?;
         if let Some(mut tail) = self.tail.take() {
@@ -1441,23 +1476,30 @@ mod tests {
         assert_eq!(found.last(), Some(&None));
         drop(tx);
         // Stored once per log, merged or not: inserting either again is
-        // refused, and the transaction cannot commit.
-        for (id, index) in [(&ids[3], total), (&ids[ids.len() - 1], total)] {
+        // refused, the one in the tail at insert, the one merged at commit.
+        for (id, index, at_insert) in [(&ids[3], total, false), (&ids[ids.len() - 1], total, true)]
+        {
             let mut tx = s.begin_append(log).unwrap();
             let leaf = Hash::default();
-            let e = tx
-                .insert_entries(&[NewEntry {
-                    index,
-                    envelope: b"x",
-                    leaf_hash: &leaf,
-                    salt: &[],
-                    body: b"{}",
-                    request_id: Some(id),
-                }])
-                .unwrap_err();
+            let inserted = tx.insert_entries(&[NewEntry {
+                index,
+                envelope: b"x",
+                leaf_hash: &leaf,
+                salt: &[],
+                body: b"{}",
+                request_id: Some(id),
+            }]);
+            assert_eq!(inserted.is_err(), at_insert, "{inserted:?}");
+            let e = tx.commit().unwrap_err();
+            let e = inserted.err().unwrap_or(e);
             assert!(matches!(e, StoreError::RequestIdTaken(_)), "{e:?}");
-            assert!(tx.commit().is_err());
         }
+        let stored = count(&s, "SELECT count(*) FROM entries WHERE pos >> 40 = 1");
+        assert_eq!(
+            stored,
+            to_i64(total),
+            "nothing of the refused batches stayed"
+        );
         // Another log's ids are its own.
         let mut tx = s.begin_append(other).unwrap();
         assert_eq!(tx.lookup_request_ids(&[&ids[0]]).unwrap(), vec![None]);

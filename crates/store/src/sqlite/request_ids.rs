@@ -33,9 +33,12 @@ const TAILS_KEPT: usize = 256;
 /// Rows per INSERT when a run is written: one statement step for many.
 const RUN_INSERT_ROWS: usize = 64;
 
-fn run_insert_sql(rows: usize) -> String {
-    let mut sql =
-        String::from("INSERT OR REPLACE INTO request_ids (log_id, request_id, idx) VALUES ");
+fn run_insert_sql(rows: usize, replace: bool) -> String {
+    let mut sql = String::from(if replace {
+        "INSERT OR REPLACE INTO request_ids (log_id, request_id, idx) VALUES "
+    } else {
+        "INSERT INTO request_ids (log_id, request_id, idx) VALUES "
+    });
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
@@ -149,9 +152,9 @@ impl Tail {
     }
 
     /// Notes that a lookup in this transaction found `id` nowhere: its
-    /// insert then needs no second look (the sequencer looks every id up
-    /// before it inserts, so it never pays for one). The string is kept
-    /// for the insert.
+    /// insert then needs no second look (the sequencer looks ids up first
+    /// only after a refusal, and then never pays twice). The string is
+    /// kept for the insert.
     pub(super) fn reserve(&mut self, id: &str) {
         if !self.ids.contains_key(id) {
             self.ids.insert(id.to_owned(), RESERVED);
@@ -183,10 +186,21 @@ impl Tail {
         self.ids.shift_remove(id);
     }
 
-    /// Records an inserted entry's id.
-    pub(super) fn add(&mut self, id: String, index: u64) {
-        self.ids.insert(id, index);
+    /// Records an inserted entry's id; gives where the tail holds it.
+    pub(super) fn add(&mut self, id: String, index: u64) -> usize {
+        let (at, _) = self.ids.insert_full(id, index);
         self.extend_to(index);
+        at
+    }
+
+    /// The id [`Tail::add`] put at `at`.
+    pub(super) fn id_at(&self, at: usize) -> Option<&str> {
+        self.ids.get_index(at).map(|(id, _)| id.as_str())
+    }
+
+    /// Whether the tail holds a run, which the commit then writes.
+    pub(super) fn run_due(&self) -> bool {
+        self.end >= self.mark.saturating_add(REQUEST_ID_RUN)
     }
 
     /// Records an inserted entry without an id.
@@ -195,20 +209,30 @@ impl Tail {
     }
 
     /// Writes the tail's ids to `request_ids` and moves the mark
-    /// to the end, once the tail holds a run.
-    pub(super) fn write_run(&mut self, tx: &Connection, log: LogId) -> Result<()> {
+    /// to the end, once the tail holds a run. Without `replace`, an id
+    /// already in `request_ids` fails it with
+    /// [`StoreError::RequestIdTaken`]; with it, the tail's index replaces
+    /// the stored one (for an id whose lookup found no entry: an
+    /// attacker's deletion freed it, and it must not stop every later
+    /// append).
+    pub(super) fn write_run(&mut self, tx: &Connection, log: LogId, replace: bool) -> Result<()> {
         self.release();
-        if self.end < self.mark.saturating_add(REQUEST_ID_RUN) {
+        if !self.run_due() {
             return Ok(());
         }
         let ids: Vec<(&String, &u64)> = self.ids.iter().collect();
-        // OR REPLACE: an id an attacker's deletion freed, then stored again,
-        // must not stop every later append; the later index wins.
+        let sql = |rows| run_insert_sql(rows, replace);
+        let refused = |e: rusqlite::Error| match e.sqlite_error() {
+            Some(f) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                StoreError::RequestIdTaken(format!(
+                    "log {log} already holds a request id of this batch"
+                ))
+            }
+            _ => map_err(e),
+        };
         let mut chunks = ids.chunks_exact(RUN_INSERT_ROWS);
         if chunks.len() > 0 {
-            let mut stmt = tx
-                .prepare_cached(&run_insert_sql(RUN_INSERT_ROWS))
-                .map_err(map_err)?;
+            let mut stmt = tx.prepare_cached(&sql(RUN_INSERT_ROWS)).map_err(map_err)?;
             for chunk in &mut chunks {
                 for (r, (id, index)) in chunk.iter().enumerate() {
                     stmt.raw_bind_parameter(r * 3 + 1, log).map_err(map_err)?;
@@ -217,13 +241,13 @@ impl Tail {
                     stmt.raw_bind_parameter(r * 3 + 3, to_i64(**index))
                         .map_err(map_err)?;
                 }
-                stmt.raw_execute().map_err(map_err)?;
+                stmt.raw_execute().map_err(refused)?;
             }
         }
-        let mut stmt = tx.prepare_cached(&run_insert_sql(1)).map_err(map_err)?;
+        let mut stmt = tx.prepare_cached(&sql(1)).map_err(map_err)?;
         for (id, index) in chunks.remainder() {
             stmt.execute(params![log, id, to_i64(**index)])
-                .map_err(map_err)?;
+                .map_err(refused)?;
         }
         tx.prepare_cached(
             "INSERT INTO request_id_marks (log_id, upto) VALUES (?1, ?2)
