@@ -658,6 +658,7 @@ mod spool {
                 source,
                 body,
                 body_bytes,
+                salted: None,
             }))
         }
     }

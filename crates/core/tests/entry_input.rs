@@ -447,6 +447,7 @@ fn error_too_large() {
         }),
         body: Body::default(),
         body_bytes: b"{}".to_vec(),
+        salted: None,
     };
     match draft.seal(ORIGIN, 0, TS, Hash::default(), &SALT) {
         Err(EntryError::TooLarge {

@@ -74,7 +74,9 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
 use evident_core::checkpoint::{Checkpoint, open_checkpoint};
-use evident_core::entry::{EntryDraft, Limits, format_ts, origin, parse_entry};
+use evident_core::entry::{
+    EntryDraft, EnvelopeView, Limits, SALT_SIZE, body_digest, format_ts, origin, parse_entry,
+};
 use evident_core::hash::{leaf_hash, sha256};
 use evident_core::merkle::verify_consistency;
 use evident_core::note::{NoteSigner, Verifiers};
@@ -159,6 +161,7 @@ macro_rules! store_conformance_tests {
             sequencer_batches_verify_with_receipts_and_proofs,
             sequencer_request_ids_are_idempotent,
             sequencer_large_batches_find_stored_ids,
+            sequencer_keeps_salts_drawn_ahead,
             sequencer_time_never_goes_back,
             sequencer_failed_batch_leaves_nothing,
             sequencer_refuses_a_parent_not_before_the_entry,
@@ -1848,6 +1851,39 @@ pub fn sequencer_large_batches_find_stored_ids(h: &mut dyn Harness) {
             .collect::<Vec<_>>()
     );
     check_log(&mut *store, &log, 2 * n as u64 - 1);
+}
+
+/// Drafts salted before the sequencer ([`crate::sequencer::salt_drafts`],
+/// as the server's request threads do) are stored with that salt and
+/// their envelopes commit to that digest; drafts beside them without one
+/// get the sequencer's own; the log verifies.
+pub fn sequencer_keeps_salts_drawn_ahead(h: &mut dyn Harness) {
+    let mut store = ready(h);
+    let log = new_log(&mut *store, "acme", "audit");
+    let mut seq = Sequencer::new(signer());
+    let mut batch = drafts("s", 6);
+    crate::sequencer::salt_drafts(&mut batch[..4]).expect("salts");
+    let ahead: Vec<_> = batch.iter().map(|d| d.salted).collect();
+    assert!(ahead[..4].iter().all(Option::is_some) && ahead[4..].iter().all(Option::is_none));
+    assert_ne!(ahead[0], ahead[1], "each draft its own salt");
+    append_ok(&mut seq, &mut *store, &log, &batch);
+
+    let rows = entries(&mut *store, log.id, 0);
+    assert_eq!(rows.len(), 6);
+    for (row, (d, ahead)) in rows.iter().zip(batch.iter().zip(&ahead)) {
+        let salt: [u8; SALT_SIZE] = row
+            .salt
+            .as_deref()
+            .and_then(|s| s.try_into().ok())
+            .expect("a stored salt");
+        let view = EnvelopeView::parse(&row.envelope).expect("envelope");
+        assert_eq!(view.body, body_digest(&salt, &d.body_bytes));
+        match ahead {
+            Some(a) => assert_eq!((salt, view.body), (a.salt, a.digest)),
+            None => assert_ne!(salt, [0; SALT_SIZE]),
+        }
+    }
+    check_log(&mut *store, &log, 6);
 }
 
 thread_local! {

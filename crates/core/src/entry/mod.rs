@@ -464,6 +464,23 @@ pub struct EntryDraft {
     /// `body.to_bytes()`, computed once. [`EntryDraft::seal`] digests these
     /// bytes as they are, so they must stay equal to the body's encoding.
     pub body_bytes: Vec<u8>,
+    /// The body's salt and digest when drawn before sealing
+    /// ([`EntryDraft::salt_with`]); `None` leaves both to the sealer. Set
+    /// only after `body_bytes` is final.
+    pub salted: Option<Salted>,
+}
+
+/// A body's salt and its [`body_digest`], made before the entry reaches
+/// the sequencer. Hashing the body is the one part of sealing that does
+/// not depend on the entry's place in the log, so a server can do it on
+/// the threads that read the request instead of on its one writer, whose
+/// time bounds the rate of appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Salted {
+    /// The salt, as stored beside the body.
+    pub salt: [u8; SALT_SIZE],
+    /// `body_digest(salt, body_bytes)`.
+    pub digest: Hash,
 }
 
 /// An envelope placed at its position, with its bytes and leaf hash.
@@ -481,6 +498,15 @@ impl EntryDraft {
     /// The idempotency key, if the client sent one.
     pub fn request_id(&self) -> Option<&str> {
         self.body.request_id.as_deref()
+    }
+
+    /// Gives the body its salt and digests it now: sealing then uses both
+    /// instead of a salt of its own. `salt` must be fresh randomness.
+    pub fn salt_with(&mut self, salt: [u8; SALT_SIZE]) {
+        self.salted = Some(Salted {
+            salt,
+            digest: body_digest(&salt, &self.body_bytes),
+        });
     }
 
     /// Builds the envelope at a position. Fails with `entry.too_large` if
@@ -609,6 +635,7 @@ fn draft_from_fields(
         source,
         body,
         body_bytes,
+        salted: None,
     })
 }
 

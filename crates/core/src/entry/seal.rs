@@ -42,7 +42,9 @@ impl<'a> Sealer<'a> {
 
     /// Appends the canonical envelope of `draft` at `index` after the leaf
     /// `prev` to `out`. On error `out` is left as it was. Errors are those
-    /// of [`EntryDraft::seal`] past its origin and timestamp checks.
+    /// of [`EntryDraft::seal`] past its origin and timestamp checks. The
+    /// body's digest is the draft's own when it was salted with `salt`
+    /// ([`EntryDraft::salt_with`]), and computed here otherwise.
     pub fn seal_into(
         &self,
         draft: &EntryDraft,
@@ -65,7 +67,13 @@ impl<'a> Sealer<'a> {
         if let Some(s) = &draft.source {
             check_source(s)?;
         }
-        let body = body_digest(salt, &draft.body_bytes);
+        let body = match &draft.salted {
+            Some(s) if s.salt == *salt => {
+                debug_assert_eq!(s.digest, body_digest(salt, &draft.body_bytes));
+                s.digest
+            }
+            _ => body_digest(salt, &draft.body_bytes),
+        };
         let start = out.len();
         // Every integer was checked against 2^53 above.
         write_fields(
@@ -157,6 +165,28 @@ mod tests {
             prev = sealed.leaf_hash;
         }
         assert_eq!(ends.len(), 3);
+    }
+
+    /// A draft salted ahead seals to the same bytes as one salted here;
+    /// given another salt, the sealer digests the body with that one.
+    #[test]
+    fn a_draft_salted_ahead_seals_the_same() {
+        let sealer = Sealer::new(ORIGIN, TS).unwrap();
+        let plain = draft(r#"{"kind":"a.b","actor":"ann","data":{"n":1}}"#);
+        let mut salted = plain.clone();
+        salted.salt_with([9; SALT_SIZE]);
+        assert_eq!(
+            salted.salted.map(|s| s.digest),
+            Some(body_digest(&[9; SALT_SIZE], &plain.body_bytes))
+        );
+        let prev = Hash::default();
+        for salt in [[9; SALT_SIZE], [4; SALT_SIZE]] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let one = sealer.seal_into(&plain, 5, &prev, &salt, &mut a).unwrap();
+            let two = sealer.seal_into(&salted, 5, &prev, &salt, &mut b).unwrap();
+            assert_eq!((a, one), (b, two));
+            assert_eq!(two.body_digest, body_digest(&salt, &plain.body_bytes));
+        }
     }
 
     /// A refused draft leaves the buffer as it was, with the same error
