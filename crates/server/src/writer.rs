@@ -39,6 +39,10 @@ pub struct WriteResult {
     pub entries: Vec<Appended>,
     /// The log's size after the batch.
     pub size: u64,
+    /// The batch's drafts, handed back so that the request's thread frees
+    /// them: dropping a 2,000-entry batch's drafts took ~5% of the
+    /// writer's time, and the writer's time bounds the rate of appends.
+    _spent: Vec<EntryDraft>,
 }
 
 type Reply = oneshot::Sender<Result<WriteResult, ApiError>>;
@@ -397,13 +401,20 @@ impl Worker {
                 self.metrics
                     .observe_batch(out.entries.len(), out.appended(), started.elapsed());
                 let mut rest = out.entries.into_iter();
-                for (job, n) in jobs.into_iter().zip(sizes) {
+                let last = jobs.len() - 1;
+                for (k, (job, n)) in jobs.into_iter().zip(sizes).enumerate() {
                     let entries: Vec<Appended> = rest.by_ref().take(n).collect();
+                    let spent = if k == last {
+                        std::mem::take(&mut drafts)
+                    } else {
+                        Vec::new()
+                    };
                     reply(
                         job.reply,
                         Ok(WriteResult {
                             entries,
                             size: out.size,
+                            _spent: spent,
                         }),
                     );
                 }
@@ -424,6 +435,7 @@ impl Worker {
                         WriteResult {
                             entries: out.entries,
                             size: out.size,
+                            _spent: Vec::new(),
                         }
                     });
                     reply(job.reply, res.map_err(ApiError::from));
