@@ -261,9 +261,8 @@ impl Sequencer {
     ) -> Result<BatchOutcome> {
         // Idempotency: the request ids of this batch already in the log.
         // A backend whose insert or commit refuses stored ids is trusted
-        // to do so,
-        // which saves probing the request-id index twice per entry when
-        // (as nearly always) none is stored.
+        // to do so, which saves probing the request-id index twice per
+        // entry when (as nearly always) none is stored.
         let ids: Vec<&str> = drafts.iter().filter_map(EntryDraft::request_id).collect();
         let found = if ids.is_empty() || (!lookup && tx.refuses_stored_request_ids()) {
             Vec::new()
