@@ -979,7 +979,8 @@ struct SqliteAppend<'c> {
     tails: &'c mut Tails,
     tail: Option<Tail>,
     /// Where in the tail the ids inserted without any check against
-    /// `request_ids` are: checked at commit ([`SqliteAppend::commit`]).
+    /// `request_ids` are: checked at commit
+    /// ([`SqliteAppend::settle_request_ids`]).
     unchecked: Vec<usize>,
     /// Whether this transaction looked its request ids up first.
     looked_up: bool,
@@ -1224,10 +1225,8 @@ impl AppendTxn for SqliteAppend<'_> {
                 "an insert of this transaction was refused; it was rolled back".into(),
             ));
         }
-        if let Err(e) = self.settle_request_ids() {
-            self.refused = true;
-            return Err(e);
-        }
+        // A refusal here drops the transaction, which rolls it back.
+        self.settle_request_ids()?;
         self.tx.commit().map_err(map_err)?;
         if let Some(mut tail) = self.tail.take() {
             tail.release();
