@@ -291,22 +291,58 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
     let mut seq = Sequencer::new(signer);
     let bar = progress_bar(args.format, count);
 
-    // Pass 2: append in batches, while another thread reads the next
-    // drafts back in chunks. It runs at most one batch (and at most
-    // [`READ_AHEAD`] drafts) ahead, so memory is one batch plus that,
-    // whatever the batch size. Appended batches go back to that thread,
-    // which frees their drafts.
-    spool.rewind().map_err(|e| read_err("temporary file", &e))?;
-    let batch_size = args.batch_size as usize;
+    // Pass 2: append in batches.
     let mut summary = Summary::default();
+    spool.rewind().map_err(|e| read_err("temporary file", &e))?;
+    let appended = append_in_batches(
+        BufReader::with_capacity(1 << 20, spool),
+        args.batch_size as usize,
+        |batch| {
+            append_batch(
+                &mut seq,
+                &mut *opened.store,
+                &log,
+                batch,
+                &mut summary,
+                &bar,
+            )
+        },
+    )
+    .map_err(|e| summary.partial_error(e));
+    bar.finish_and_clear();
+    appended?;
+    if summary.appended == 0 {
+        summary.size = start_size;
+    }
+    summary.print(args.format, &log.path());
+    Ok(())
+}
+
+/// Pass 2: calls `append` with each batch of `batch_size` drafts (the
+/// last one shorter) read back from the spool, while another thread reads
+/// the next ones. It runs at most one batch (and at most [`READ_AHEAD`]
+/// drafts) ahead, so memory is one batch plus that, whatever the batch
+/// size. Appended batches go back to that thread, which frees their drafts.
+///
+/// The first error, from `append` or from reading, ends it. The channel's
+/// receiver lives in this function's frame, not the caller's, so that an
+/// early return drops it and the reading thread, blocked on a full
+/// channel, wakes and stops: with the receiver borrowed from outside the
+/// scope, a failed batch (a database locked past the busy timeout) left
+/// the command waiting for that thread for ever.
+fn append_in_batches(
+    spooled: impl Read + Send,
+    batch_size: usize,
+    mut append: impl FnMut(&[EntryDraft]) -> Result<(), CmdError>,
+) -> Result<(), CmdError> {
     let read_chunk = READ_CHUNK.min(batch_size);
     let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Result<Vec<EntryDraft>, CmdError>>(
         (READ_AHEAD.min(batch_size) / read_chunk).max(1),
     );
     let (back_tx, back_rx) = mpsc::channel::<Vec<EntryDraft>>();
-    let appended = std::thread::scope(|scope| {
+    std::thread::scope(move |scope| {
         scope.spawn(move || {
-            let mut reader = spool::Reader::new(BufReader::with_capacity(1 << 20, spool));
+            let mut reader = spool::Reader::new(spooled);
             loop {
                 // Drop what was appended here, off the appending thread.
                 while let Ok(done) = back_rx.try_recv() {
@@ -336,45 +372,24 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
             }
         });
         let mut batch: Vec<EntryDraft> = Vec::with_capacity(batch_size);
-        for chunk in chunk_rx.iter() {
-            let mut drafts = chunk.map_err(|e| summary.partial_error(e))?.into_iter();
+        for chunk in chunk_rx {
+            let mut drafts = chunk?.into_iter();
             loop {
                 batch.extend(drafts.by_ref().take(batch_size - batch.len()));
                 if batch.len() < batch_size {
                     break;
                 }
-                append_batch(
-                    &mut seq,
-                    &mut *opened.store,
-                    &log,
-                    &batch,
-                    &mut summary,
-                    &bar,
-                )?;
+                append(&batch)?;
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
                 let _ = back_tx.send(full);
             }
         }
         // The last, short batch.
         if !batch.is_empty() {
-            append_batch(
-                &mut seq,
-                &mut *opened.store,
-                &log,
-                &batch,
-                &mut summary,
-                &bar,
-            )?;
+            append(&batch)?;
         }
-        Ok::<(), CmdError>(())
-    });
-    bar.finish_and_clear();
-    appended?;
-    if summary.appended == 0 {
-        summary.size = start_size;
-    }
-    summary.print(args.format, &log.path());
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The temporary file between the passes: each checked entry as pass 1
@@ -679,9 +694,7 @@ fn append_batch(
     summary: &mut Summary,
     bar: &ProgressBar,
 ) -> Result<(), CmdError> {
-    let out = seq
-        .append(store, log, batch)
-        .map_err(|e| summary.partial_error(e.into()))?;
+    let out = seq.append(store, log, batch)?;
     summary.add(&out);
     bar.inc(batch.len() as u64);
     Ok(())
@@ -837,6 +850,77 @@ mod tests {
         let at = out.iter().rposition(|&b| b == 7).unwrap();
         out[at] = 99;
         assert!(spool::Reader::new(&out[..]).next().is_err());
+    }
+
+    /// `count` drafts spooled, each with its number as its kind.
+    fn spooled(count: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in 0..count {
+            let line = format!(r#"{{"kind":"k{n}"}}"#);
+            spool::write(
+                &parse_entry(line.as_bytes(), &Limits::default()).unwrap(),
+                &mut out,
+            );
+        }
+        out
+    }
+
+    /// Runs `append_in_batches` on its own thread: a deadlock fails the
+    /// test after a minute instead of hanging the suite (a guard against a
+    /// hang, not a measure of speed).
+    fn run_batches(
+        spool: Vec<u8>,
+        batch_size: usize,
+        fail_at: Option<usize>,
+    ) -> (Result<(), CmdError>, Vec<Vec<String>>) {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let out = append_in_batches(&spool[..], batch_size, |batch| {
+                if fail_at == Some(seen.len()) {
+                    return Err(CmdError::new("store.unavailable", "database is locked"));
+                }
+                seen.push(batch.iter().map(|d| d.kind.clone()).collect());
+                Ok(())
+            });
+            let _ = tx.send((out, seen));
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("append_in_batches did not return")
+    }
+
+    #[test]
+    fn batches_come_in_order_with_the_last_one_short() {
+        let (out, seen) = run_batches(spooled(2_345), 1_000, None);
+        out.unwrap();
+        let sizes: Vec<usize> = seen.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1_000, 1_000, 345]);
+        let kinds: Vec<String> = seen.into_iter().flatten().collect();
+        let want: Vec<String> = (0..2_345).map(|n| format!("k{n}")).collect();
+        assert_eq!(kinds, want);
+    }
+
+    /// A failed batch ends pass 2 with its error while the reading thread
+    /// is blocked on a full channel (batches of 10 and 5,000 drafts
+    /// spooled: it is); it used to wait for that thread for ever.
+    #[test]
+    fn a_failed_batch_returns_its_error_while_the_reader_waits() {
+        for fail_at in [0, 3] {
+            let (out, seen) = run_batches(spooled(5_000), 10, Some(fail_at));
+            let e = out.unwrap_err();
+            assert_eq!(e.code, "store.unavailable");
+            assert_eq!(seen.len(), fail_at);
+        }
+    }
+
+    /// A damaged spool is an error after the batches before the damage.
+    #[test]
+    fn a_cut_spool_is_an_error() {
+        let mut spool = spooled(2_500);
+        spool.truncate(spool.len() - 3);
+        let (out, seen) = run_batches(spool, 1_000, None);
+        assert_eq!(out.unwrap_err().code, "io.read_failed");
+        assert_eq!(seen.len(), 2);
     }
 
     #[test]
