@@ -133,6 +133,20 @@ pub trait Store: Send {
     /// the latest commit again. Ends it even when it returns an error.
     fn end_snapshot(&mut self) -> Result<()>;
 
+    /// Ends the snapshot and begins another, for a long read that goes in
+    /// steps. A snapshot held open keeps what it reads from being
+    /// reclaimed (SQLite's WAL cannot start over while it is read), so
+    /// between steps a backend may wait up to `pause` to let that happen —
+    /// SQLite does only when its WAL file grew during the step (other
+    /// connections committed past its end), since otherwise there is
+    /// nothing to reclaim. Returns whether it waited.
+    fn renew_snapshot(&mut self, pause: std::time::Duration) -> Result<bool> {
+        let _ = pause;
+        self.end_snapshot()?;
+        self.begin_snapshot()?;
+        Ok(false)
+    }
+
     /// A stored hash tile `(level, index)` at whatever width it was last
     /// written: `(width, data)`.
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>>;

@@ -2035,6 +2035,9 @@ impl Store for Failing {
     fn end_snapshot(&mut self) -> Result<()> {
         self.inner.end_snapshot()
     }
+    fn renew_snapshot(&mut self, pause: std::time::Duration) -> Result<bool> {
+        self.inner.renew_snapshot(pause)
+    }
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
         self.inner.read_tile(log, level, index)
     }

@@ -42,34 +42,51 @@ const CHUNK_ROWS: usize = 4096;
 /// emptied chunks come back to be refilled. Memory is a few chunks plus the
 /// verifier's own state, whatever the log's size. The progress total is
 /// the size the latest checkpoint claims (counting rows would cost a scan
-/// of its own). The whole pass reads one snapshot
-/// ([`Store::begin_snapshot`]): what other connections commit meanwhile is
-/// for the next verification.
+/// of its own). The pass reports on one committed state, the one its
+/// first snapshot ([`Store::begin_snapshot`]) sees: what other
+/// connections commit meanwhile is for the next verification. It reads
+/// that state in snapshots of [`VERIFY_STEP_ROWS`] rows, renewed between
+/// steps ([`Store::renew_snapshot`]), because a snapshot held for the
+/// whole pass stopped a live server's WAL from starting over: verifying
+/// 4 million entries under batch appends grew it from 69 to 371 MB and
+/// halved the appends while it ran (BENCHMARKS.md, issue 4).
 pub fn verify_log(
     store: &mut dyn Store,
     log: &LogInfo,
     verifiers: Verifiers,
     progress: Progress<'_>,
 ) -> Result<Report> {
-    // The checkpoints and the rows of one committed state: a batch
-    // committed between the two reads would otherwise be rows without
-    // their checkpoint, a break that is not there.
-    store.begin_snapshot()?;
-    let report = verify_snapshot(store, log, verifiers, progress);
-    let ended = store.end_snapshot();
-    let report = report?;
-    ended?;
-    Ok(report)
+    verify_log_in_steps(store, log, verifiers, progress, VERIFY_STEP_ROWS)
 }
 
-fn verify_snapshot(
+/// [`verify_log`] with `step_rows` rows per snapshot (`u64::MAX`: one
+/// snapshot for the whole pass).
+pub fn verify_log_in_steps(
     store: &mut dyn Store,
     log: &LogInfo,
     verifiers: Verifiers,
     progress: Progress<'_>,
+    step_rows: u64,
 ) -> Result<Report> {
-    Ok(full_run(store, log, verifiers, progress, Pace::default())?.finish())
+    // The checkpoints and the rows of one committed state: a batch
+    // committed between the two reads would otherwise be rows without
+    // their checkpoint, a break that is not there.
+    store.begin_snapshot()?;
+    let pace = Pace {
+        snapshot_rows: step_rows.max(1),
+        ..Pace::default()
+    };
+    let v = full_run(store, log, verifiers, progress, pace);
+    let ended = store.end_snapshot();
+    let report = v?.finish();
+    ended?;
+    Ok(report)
 }
+
+/// Rows [`verify_log`] reads per snapshot. Between two, SQLite pauses
+/// [`STEP_GAP`] only when its WAL grew meanwhile, so a verification with
+/// no writer about, or a light one, pays nothing for the steps.
+pub const VERIFY_STEP_ROWS: u64 = 32_768;
 
 /// Every checkpoint and every row from index 0: the verifier after a
 /// whole-log pass, not yet finished. Checkpoints are read a page at a time
@@ -133,9 +150,7 @@ fn full_run(
             return Ok(v);
         }
         from = until;
-        store.end_snapshot()?;
-        std::thread::sleep(pace.snapshot_gap);
-        store.begin_snapshot()?;
+        store.renew_snapshot(pace.snapshot_gap)?;
     }
 }
 

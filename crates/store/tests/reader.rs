@@ -283,3 +283,80 @@ fn shared_pyramids_never_serve_a_tampered_tile() {
     r.verify(&keys).unwrap();
     assert!(fresh.is_empty());
 }
+
+/// A second connection to the fixture's database file.
+fn second_connection(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("evident.db"), false).unwrap()
+}
+
+/// A read that goes in steps waits between them only when the WAL grew
+/// during the step (SQLite's WAL cannot start over while a snapshot holds
+/// it, so another connection's commits went past its end), and the
+/// renewed snapshot sees that commit.
+#[test]
+fn a_renewed_snapshot_pauses_only_when_the_wal_grew() {
+    use std::time::Duration;
+    let (dir, mut store, log, _keys) = fixture();
+    let mut other = second_connection(&dir);
+    store.begin_snapshot().unwrap();
+    assert_eq!(store.entry_count(log.id).unwrap(), 300);
+    assert!(!store.renew_snapshot(Duration::ZERO).unwrap(), "no commit");
+    // A snapshot begins at its first read.
+    assert_eq!(store.entry_count(log.id).unwrap(), 300);
+    append_more(&mut other, &log, 5);
+    assert_eq!(store.entry_count(log.id).unwrap(), 300, "the old snapshot");
+    assert!(
+        store.renew_snapshot(Duration::ZERO).unwrap(),
+        "after a commit"
+    );
+    assert_eq!(store.entry_count(log.id).unwrap(), 305, "the new snapshot");
+    assert!(!store.renew_snapshot(Duration::ZERO).unwrap(), "none since");
+    store.end_snapshot().unwrap();
+    // Its own commits, made with no snapshot open, are not the step's.
+    store.begin_snapshot().unwrap();
+    store.end_snapshot().unwrap();
+    append_more(&mut store, &log, 1);
+    store.begin_snapshot().unwrap();
+    assert!(!store.renew_snapshot(Duration::ZERO).unwrap(), "own commit");
+    store.end_snapshot().unwrap();
+}
+
+/// `verify_log` reads in snapshots of a bounded number of rows; batches
+/// another connection commits during the pass (here at each progress
+/// call, between chunks and steps) are not part of its report, which is
+/// the log as it was when the pass began, and are verified next time.
+#[test]
+fn a_stepped_verification_reports_the_state_it_began_with() {
+    let (dir, mut store, log, keys) = fixture();
+    let mut other = second_connection(&dir);
+    for step_rows in [1, 7, 100, 299, 300, u64::MAX] {
+        let before = store.entry_count(log.id).unwrap();
+        let mut calls = 0;
+        let report = reader::verify_log_in_steps(
+            &mut store,
+            &log,
+            keys.clone(),
+            &mut |_, _| {
+                calls += 1;
+                append_more(&mut other, &log, 3);
+            },
+            step_rows,
+        )
+        .unwrap();
+        assert!(calls > 0);
+        assert!(report.valid, "{step_rows}: {:?}", report.violations);
+        assert_eq!(
+            (report.total_count, report.rows_checked),
+            (before, before),
+            "{step_rows}"
+        );
+        assert_eq!(
+            store.entry_count(log.id).unwrap(),
+            before + 3 * calls,
+            "{step_rows}: the commits are there after the pass"
+        );
+    }
+    // What came in during the passes verifies as a whole.
+    let report = reader::verify_log(&mut store, &log, keys, &mut |_, _| {}).unwrap();
+    assert!(report.valid, "{:?}", report.violations);
+}

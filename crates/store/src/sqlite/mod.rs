@@ -96,6 +96,9 @@ pub struct SqliteStore {
     checkpointer: Option<Checkpointer>,
     /// What this connection knows of each log's newest request ids.
     tails: Tails,
+    /// The WAL file's length when the open snapshot began
+    /// ([`Store::renew_snapshot`]).
+    snapshot_wal: Option<u64>,
 }
 
 /// A thread with its own connection that runs a passive WAL checkpoint
@@ -325,6 +328,7 @@ impl SqliteStore {
             path: None,
             checkpointer: None,
             tails: Tails::default(),
+            snapshot_wal: None,
         })
     }
 
@@ -353,6 +357,7 @@ impl SqliteStore {
             path: None,
             checkpointer: None,
             tails: Tails::default(),
+            snapshot_wal: None,
         })
     }
 
@@ -364,6 +369,17 @@ impl SqliteStore {
         if let Some(path) = &self.path {
             let _ = auth_stamp::bump(path);
         }
+    }
+
+    /// The length of the database's WAL file; 0 in memory, read-only or
+    /// when there is none. The file does not shrink when the WAL starts
+    /// over, so growth means commits went past its old end.
+    fn wal_len(&self) -> u64 {
+        self.path.as_ref().map_or(0, |p| {
+            let mut wal = p.clone().into_os_string();
+            wal.push("-wal");
+            std::fs::metadata(wal).map_or(0, |m| m.len())
+        })
     }
 
     /// The underlying connection, for tests that play the attacker.
@@ -772,10 +788,14 @@ impl Store for SqliteStore {
     /// `BEGIN DEFERRED`: the snapshot is taken at the first read (in WAL
     /// mode writers go on meanwhile).
     fn begin_snapshot(&mut self) -> Result<()> {
+        // Read before the snapshot begins: a commit in between only makes
+        // the next renewal pause when it need not have.
+        self.snapshot_wal = Some(self.wal_len());
         self.conn.execute_batch("BEGIN DEFERRED").map_err(map_err)
     }
 
     fn end_snapshot(&mut self) -> Result<()> {
+        self.snapshot_wal = None;
         let ended = self.conn.execute_batch("COMMIT").map_err(map_err);
         // Never leave the connection inside the snapshot: it would go on
         // reading an old state.
@@ -783,6 +803,24 @@ impl Store for SqliteStore {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         ended
+    }
+
+    fn renew_snapshot(&mut self, pause: std::time::Duration) -> Result<bool> {
+        let began = self.snapshot_wal;
+        self.end_snapshot()?;
+        // SQLite starts the WAL over only once a checkpoint has copied every
+        // frame and a writer begins while no reader holds a snapshot. While
+        // this one held it, other connections' commits went on past the
+        // WAL's end, and the file grew: then wait, for the checkpoint and
+        // the writer. Otherwise there is nothing to wait for (the CLI
+        // reading alone, or a writer whose WAL still wraps within its
+        // length).
+        let paused = began.is_some_and(|len| self.wal_len() > len);
+        if paused {
+            std::thread::sleep(pause);
+        }
+        self.begin_snapshot()?;
+        Ok(paused)
     }
 
     fn read_tile(&mut self, log: LogId, level: u8, index: u64) -> Result<Option<(u16, Vec<u8>)>> {
