@@ -325,11 +325,12 @@ pub fn append(args: &AppendArgs) -> Result<(), CmdError> {
 /// size. Appended batches go back to that thread, which frees their drafts.
 ///
 /// The first error, from `append` or from reading, ends it. The channel's
-/// receiver lives in this function's frame, not the caller's, so that an
-/// early return drops it and the reading thread, blocked on a full
-/// channel, wakes and stops: with the receiver borrowed from outside the
-/// scope, a failed batch (a database locked past the busy timeout) left
-/// the command waiting for that thread for ever.
+/// receiver is moved into the closure the scope runs, so that an early
+/// return from it drops the receiver before the scope joins the reading
+/// thread, which, blocked on a full channel, wakes and stops. With the
+/// receiver borrowed from outside the scope, a failed batch (a database
+/// locked past the busy timeout) left the command waiting for that thread
+/// for ever.
 fn append_in_batches(
     spooled: impl Read + Send,
     batch_size: usize,
