@@ -543,6 +543,23 @@ fn kinds() {
     }
 }
 
+#[test]
+fn a_kind_takes_exactly_the_documented_bytes() {
+    const ALLOWED: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
+    for b in 0u8..=127 {
+        let kind = format!("a{}a", char::from(b));
+        assert_eq!(
+            validate_kind(&kind).is_ok(),
+            ALLOWED.contains(char::from(b)),
+            "byte {b:#04x}"
+        );
+    }
+    // Past ASCII every byte belongs to a character that is not allowed.
+    for c in ['\u{80}', 'é', '\u{ffff}', '\u{1f600}'] {
+        assert!(validate_kind(&format!("a{c}a")).is_err(), "{c:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Lossy numbers.
 // ---------------------------------------------------------------------------

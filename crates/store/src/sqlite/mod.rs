@@ -1051,7 +1051,7 @@ impl SqliteAppend<'_> {
             };
             match tail.claim(id, e.index) {
                 Claim::Reserved => {}
-                Claim::Unseen => self.unchecked.push(tail.add(id.to_owned(), e.index)),
+                Claim::Unseen(at) => self.unchecked.push(at),
                 Claim::Taken => {
                     self.refused = true;
                     return Err(taken(self.log, id));

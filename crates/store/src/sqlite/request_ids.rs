@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
+use indexmap::map::Entry;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{blob, hash_col, map_err, pos, pos_at, pos_end, to_i64, to_u64};
@@ -69,8 +70,15 @@ pub(super) struct Tail {
     /// In the order appended: a run is written in that order, which for
     /// producers whose ids rise adds at the end of the table's b-tree (in
     /// hash order the CLI's appends took 15% longer).
-    ids: IndexMap<String, u64>,
+    ids: IndexMap<String, u64, IdHasher>,
 }
+
+/// The hasher of the tail's ids: foldhash, seeded at random per process
+/// and per map. The default (SipHash-1-3) took ~4% of a server writer's
+/// time under 1,000-entry batches (BENCHMARKS.md, issue 4), for maps that
+/// hold at most a run and a batch of one tenant's ids; foldhash keeps
+/// the random seed that stops a producer from choosing colliding ids.
+pub(super) type IdHasher = foldhash::fast::RandomState;
 
 /// The writer's tails, per log.
 #[derive(Debug, Default)]
@@ -104,7 +112,7 @@ impl Tails {
         {
             return Ok(t);
         }
-        let mut ids = IndexMap::new();
+        let mut ids = IndexMap::default();
         let mut stmt = tx.prepare_cached(TAIL_ROWS).map_err(map_err)?;
         let mut rows = stmt
             .query(params![pos(log, mark), pos_end(log)])
@@ -136,8 +144,9 @@ pub(super) enum Claim {
     /// A lookup of this transaction found the id nowhere: it is the
     /// entry's now.
     Reserved,
-    /// No lookup saw it: the caller must look in `request_ids`.
-    Unseen,
+    /// No lookup saw it: the tail holds it now, at this position
+    /// ([`Tail::id_at`]), and the caller must look in `request_ids`.
+    Unseen(usize),
     /// The tail already holds it.
     Taken,
 }
@@ -161,16 +170,21 @@ impl Tail {
         }
     }
 
-    /// Takes in an inserted entry's id.
+    /// Takes in an inserted entry's id, with one hash of it: the tail
+    /// holds it afterwards unless it was [`Claim::Taken`].
     pub(super) fn claim(&mut self, id: &str, index: u64) -> Claim {
         self.extend_to(index);
-        match self.ids.get_mut(id) {
-            Some(i) if *i == RESERVED => {
-                *i = index;
+        match self.ids.entry(id.to_owned()) {
+            Entry::Occupied(mut o) if *o.get() == RESERVED => {
+                o.insert(index);
                 Claim::Reserved
             }
-            Some(_) => Claim::Taken,
-            None => Claim::Unseen,
+            Entry::Occupied(_) => Claim::Taken,
+            Entry::Vacant(v) => {
+                let at = v.index();
+                v.insert(index);
+                Claim::Unseen(at)
+            }
         }
     }
 
@@ -186,14 +200,7 @@ impl Tail {
         self.ids.shift_remove(id);
     }
 
-    /// Records an inserted entry's id; gives where the tail holds it.
-    pub(super) fn add(&mut self, id: String, index: u64) -> usize {
-        let (at, _) = self.ids.insert_full(id, index);
-        self.extend_to(index);
-        at
-    }
-
-    /// The id [`Tail::add`] put at `at`.
+    /// The id [`Tail::claim`] put at `at`.
     pub(super) fn id_at(&self, at: usize) -> Option<&str> {
         self.ids.get_index(at).map(|(id, _)| id.as_str())
     }
