@@ -361,6 +361,13 @@ fn append_in_batches(
                         }
                     }
                 }
+                // Salted and digested here, so that sealing, which the
+                // inserts wait for, only writes envelopes and hashes them.
+                if failed.is_none()
+                    && let Err(e) = evident_store::sequencer::salt_drafts(&mut chunk)
+                {
+                    failed = Some(CmdError::from(e));
+                }
                 let msg = match failed {
                     Some(e) => Err(e),
                     None if chunk.is_empty() => break,
