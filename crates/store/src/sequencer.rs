@@ -432,6 +432,10 @@ struct Sealing<'a> {
 /// Entries sealed and inserted together.
 const SEAL_CHUNK: usize = 1024;
 
+/// The first chunk of a batch sealed on a second thread: the inserts wait
+/// for it, so it is short.
+const FIRST_SEAL_CHUNK: usize = 128;
+
 /// Batches at least this large are sealed on a second thread while the
 /// first inserts.
 const PARALLEL_SEAL: usize = 4 * SEAL_CHUNK;
@@ -492,7 +496,7 @@ fn seal_and_insert(
 ) -> Result<Vec<Hash>> {
     let n = job.drafts.len();
     let mut leaves = Vec::with_capacity(n);
-    let mut insert = |sealed: SealedChunk, state: &mut LogState| -> Result<()> {
+    let mut insert = |sealed: SealedChunk| -> Result<()> {
         let at = leaves.len();
         let mut start = 0;
         let rows: Vec<NewEntry<'_>> = sealed
@@ -514,40 +518,57 @@ fn seal_and_insert(
             })
             .collect();
         tx.insert_entries(&rows)?;
-        for leaf in &sealed.leaves {
-            state.edge.append(*leaf);
-            leaves.push(*leaf);
-        }
-        state.prev = *leaves.last().expect("at least one entry");
+        leaves.extend_from_slice(&sealed.leaves);
         Ok(())
     };
     if n < PARALLEL_SEAL {
         let sealed = job.seal(0..n, state.prev)?;
-        insert(sealed, state)?;
-        return Ok(leaves);
-    }
-    let prev = state.prev;
-    std::thread::scope(|scope| {
-        let (chunks, sealed_rx) = mpsc::sync_channel(2);
-        scope.spawn(move || {
-            let mut prev = prev;
-            for start in (0..n).step_by(SEAL_CHUNK) {
-                let chunk = job.seal(start..n.min(start + SEAL_CHUNK), prev);
-                if let Ok(c) = &chunk {
-                    prev = c.leaves.last().copied().unwrap_or(prev);
-                }
-                let stop = chunk.is_err();
-                // The receiver is gone when inserting failed.
-                if chunks.send(chunk).is_err() || stop {
-                    return;
-                }
-            }
-        });
-        for chunk in sealed_rx {
-            insert(chunk?, state)?;
+        for leaf in &sealed.leaves {
+            state.edge.append(*leaf);
         }
-        Ok::<(), StoreError>(())
-    })?;
+        insert(sealed)?;
+    } else {
+        // The sealing thread also extends the tree (a node hash per
+        // entry), which the inserting thread did before: its inserts are
+        // what a large batch waits for. On an error the batch fails and
+        // the state is dropped with it, so the tree may run ahead.
+        let prev = state.prev;
+        let edge = &mut state.edge;
+        std::thread::scope(|scope| {
+            let (chunks, sealed_rx) = mpsc::sync_channel(2);
+            scope.spawn(move || {
+                let mut prev = prev;
+                let mut start = 0;
+                while start < n {
+                    // A short first chunk: the inserts wait for it.
+                    let len = if start == 0 {
+                        FIRST_SEAL_CHUNK
+                    } else {
+                        SEAL_CHUNK
+                    };
+                    let end = n.min(start + len);
+                    let chunk = job.seal(start..end, prev);
+                    start = end;
+                    if let Ok(c) = &chunk {
+                        prev = c.leaves.last().copied().unwrap_or(prev);
+                        for leaf in &c.leaves {
+                            edge.append(*leaf);
+                        }
+                    }
+                    let stop = chunk.is_err();
+                    // The receiver is gone when inserting failed.
+                    if chunks.send(chunk).is_err() || stop {
+                        return;
+                    }
+                }
+            });
+            for chunk in sealed_rx {
+                insert(chunk?)?;
+            }
+            Ok::<(), StoreError>(())
+        })?;
+    }
+    state.prev = *leaves.last().expect("at least one entry");
     Ok(leaves)
 }
 
