@@ -26,7 +26,7 @@ pub use backend::{AppendTxn, Store};
 pub use datadir::{DataDir, Opened};
 pub use error::{Result, StoreError};
 pub use model::{
-    ApiKeyRecord, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
+    ApiKeyRecord, CopiedRows, EntryRef, Existing, Head, KeyRecord, KeyRotation, LogId, LogInfo,
     MigrationStatus, NewApiKey, NewEntry, NewTile, Restore, StoredCheckpoint, StoredEntry,
     TenantInfo, TenantStatus, Transition, WritesPause, check_tenant_name,
 };

@@ -132,6 +132,75 @@ pub struct EntryRef<'a> {
     pub body: Option<&'a [u8]>,
 }
 
+/// Scanned rows copied out of the backend's row buffers into one buffer,
+/// to use after the read that produced them ended or on another thread:
+/// a verification hands them to its verifying thread, an export writes
+/// them out once its short read is over. Cleared and refilled, the
+/// buffers are reused.
+#[derive(Debug, Default)]
+pub struct CopiedRows {
+    bytes: Vec<u8>,
+    rows: Vec<CopiedRow>,
+}
+
+/// One row of [`CopiedRows`]: byte ranges into its buffer.
+#[derive(Debug)]
+struct CopiedRow {
+    index: u64,
+    leaf_hash: Option<Hash>,
+    envelope: std::ops::Range<usize>,
+    salt: Option<std::ops::Range<usize>>,
+    body: Option<std::ops::Range<usize>>,
+}
+
+impl CopiedRows {
+    fn put(&mut self, b: &[u8]) -> std::ops::Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        start..self.bytes.len()
+    }
+
+    /// Copies `e` in after the rows already held.
+    pub fn push(&mut self, e: &EntryRef<'_>) {
+        let row = CopiedRow {
+            index: e.index,
+            leaf_hash: e.leaf_hash,
+            envelope: self.put(e.envelope),
+            salt: e.salt.map(|b| self.put(b)),
+            body: e.body.map(|b| self.put(b)),
+        };
+        self.rows.push(row);
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Forgets the rows, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.rows.clear();
+    }
+
+    /// The rows, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        let at = |r: &std::ops::Range<usize>| &self.bytes[r.clone()];
+        self.rows.iter().map(move |r| EntryRef {
+            index: r.index,
+            envelope: at(&r.envelope),
+            leaf_hash: r.leaf_hash,
+            salt: r.salt.as_ref().map(at),
+            body: r.body.as_ref().map(at),
+        })
+    }
+}
+
 /// An owned copy of [`EntryRef`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEntry {

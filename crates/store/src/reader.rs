@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::ops::Range;
 use std::sync::mpsc;
 
 use evident_core::checkpoint::Checkpoint;
@@ -25,7 +24,7 @@ use evident_core::{ErrorCode, Hash};
 
 use crate::backend::{Store, tile_prefix};
 use crate::error::{Result, StoreError};
-use crate::model::{EntryRef, LogId, LogInfo, StoredCheckpoint, StoredEntry};
+use crate::model::{CopiedRows, EntryRef, LogId, LogInfo, StoredCheckpoint, StoredEntry};
 
 /// Progress callback: `(rows done, rows expected)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -306,7 +305,7 @@ impl CheckpointFeed {
 
 /// What the reading thread hands the verifying one, in order.
 enum Feed {
-    Rows(RowChunk),
+    Rows(CopiedRows),
     Checkpoints(Vec<OpenedCheckpoint>),
 }
 
@@ -555,16 +554,17 @@ fn feed_rows(
     pace: Pace,
 ) -> Result<LogVerifier> {
     let (full_tx, full_rx) = mpsc::sync_channel::<Feed>(2);
-    let (empty_tx, empty_rx) = mpsc::channel::<RowChunk>();
+    let (empty_tx, empty_rx) = mpsc::channel::<CopiedRows>();
     std::thread::scope(|scope| {
         let verifier = scope.spawn(move || {
             for item in full_rx {
                 match item {
-                    Feed::Rows(chunk) => {
-                        chunk.feed(&mut v);
+                    Feed::Rows(mut chunk) => {
+                        feed_copied(&chunk, &mut v);
+                        chunk.clear();
                         // The reader may have finished; then the chunk is
                         // dropped.
-                        let _ = empty_tx.send(chunk.cleared());
+                        let _ = empty_tx.send(chunk);
                     }
                     Feed::Checkpoints(cps) => {
                         for c in cps {
@@ -611,7 +611,7 @@ fn read_segments(
     mut checkpoints: Option<&mut CheckpointFeed>,
     pace: Pace,
     full_tx: &mpsc::SyncSender<Feed>,
-    empty_rx: &mpsc::Receiver<RowChunk>,
+    empty_rx: &mpsc::Receiver<CopiedRows>,
 ) -> Result<()> {
     // The verifier thread is gone (it panicked) when a send fails: stop
     // reading; joining it reports the panic.
@@ -619,7 +619,7 @@ fn read_segments(
     let Rows { from, until, last } = rows;
     let mut done = 0u64;
     let mut next_index = from;
-    let mut chunk = RowChunk::default();
+    let mut chunk = CopiedRows::default();
     let mut rows_left = true;
     while rows_left {
         if until.is_some_and(|u| from + done >= u) {
@@ -646,7 +646,7 @@ fn read_segments(
             chunk.push(&e);
             next_index = e.index.saturating_add(1);
             segment += 1;
-            if chunk.rows.len() == pace.chunk_rows {
+            if chunk.len() == pace.chunk_rows {
                 let next = empty_rx.try_recv().unwrap_or_default();
                 if full_tx
                     .send(Feed::Rows(std::mem::replace(&mut chunk, next)))
@@ -666,7 +666,7 @@ fn read_segments(
         // Fewer rows than the checkpoints allowed: the rows ran out.
         rows_left = limit.is_some_and(|l| segment == l && l > 0);
     }
-    if !chunk.rows.is_empty() {
+    if !chunk.is_empty() {
         full_tx.send(Feed::Rows(chunk)).map_err(|_| gone())?;
     }
     progress(from + done, total);
@@ -684,66 +684,21 @@ fn read_segments(
     Ok(())
 }
 
-/// Rows copied out of the store's row buffers, to verify on another thread.
-#[derive(Debug, Default)]
-struct RowChunk {
-    bytes: Vec<u8>,
-    rows: Vec<ChunkRow>,
-}
-
-/// One row of a [`RowChunk`]: byte ranges into its buffer.
-#[derive(Debug)]
-struct ChunkRow {
-    index: u64,
-    leaf_hash: Option<Hash>,
-    envelope: Range<usize>,
-    salt: Option<Range<usize>>,
-    body: Option<Range<usize>>,
-}
-
-impl RowChunk {
-    fn put(&mut self, b: &[u8]) -> Range<usize> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(b);
-        start..self.bytes.len()
-    }
-
-    fn push(&mut self, e: &EntryRef<'_>) {
-        let row = ChunkRow {
-            index: e.index,
-            leaf_hash: e.leaf_hash,
-            envelope: self.put(e.envelope),
-            salt: e.salt.map(|b| self.put(b)),
-            body: e.body.map(|b| self.put(b)),
+/// Hands copied rows to the verifier, in order.
+fn feed_copied(rows: &CopiedRows, v: &mut LogVerifier) {
+    for r in rows.iter() {
+        let body = match (r.salt, r.body) {
+            (Some(salt), Some(body)) => BodyRow::Present { salt, body },
+            // Half a body is as absent as none: the digest cannot be
+            // recomputed, and no redaction leaves one half.
+            _ => BodyRow::Absent,
         };
-        self.rows.push(row);
-    }
-
-    fn feed(&self, v: &mut LogVerifier) {
-        let at = |r: &Range<usize>| &self.bytes[r.clone()];
-        for r in &self.rows {
-            let body = match (&r.salt, &r.body) {
-                (Some(salt), Some(body)) => BodyRow::Present {
-                    salt: at(salt),
-                    body: at(body),
-                },
-                // Half a body is as absent as none: the digest cannot be
-                // recomputed, and no redaction leaves one half.
-                _ => BodyRow::Absent,
-            };
-            v.push(EntryRow {
-                index: r.index,
-                envelope: at(&r.envelope),
-                stored_leaf_hash: r.leaf_hash,
-                body,
-            });
-        }
-    }
-
-    fn cleared(mut self) -> Self {
-        self.bytes.clear();
-        self.rows.clear();
-        self
+        v.push(EntryRow {
+            index: r.index,
+            envelope: r.envelope,
+            stored_leaf_hash: r.leaf_hash,
+            body,
+        });
     }
 }
 
@@ -1016,13 +971,13 @@ mod tests {
         let mut v = LogVerifier::new(&log.origin, verifiers());
         v.set_claimed_size(cps.last().map_or(0, |c| c.size));
         v.add_checkpoints_at(cps.iter().map(|c| (seq_of(c), c.note.as_bytes())), &history);
-        let mut chunk = RowChunk::default();
+        let mut chunk = CopiedRows::default();
         s.scan_entries(log.id, 0, &mut |e| {
             chunk.push(&e);
             Ok(true)
         })
         .unwrap();
-        chunk.feed(&mut v);
+        feed_copied(&chunk, &mut v);
         v.finish()
     }
 

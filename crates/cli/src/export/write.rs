@@ -25,7 +25,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::ops::Range;
 
 use evident_core::checkpoint::Checkpoint;
 use evident_core::hash::leaf_hash;
@@ -34,7 +33,7 @@ use evident_core::tile::{TILE_WIDTH, TileId, encode_bundle};
 use evident_core::{ErrorCode, Hash};
 use evident_store::edge::TreeEdge;
 use evident_store::reader;
-use evident_store::{EntryRef, LogInfo, Opened, Store};
+use evident_store::{CopiedRows, LogInfo, Opened, Store};
 use indicatif::ProgressBar;
 
 use super::bodies;
@@ -252,7 +251,7 @@ fn scan_in_steps(
     n: u64,
     step_rows: u64,
 ) -> Result<(), CmdError> {
-    let mut step = StepRows::default();
+    let mut step = CopiedRows::default();
     loop {
         let until = x.next.saturating_add(step_rows).min(n);
         step.clear();
@@ -266,68 +265,17 @@ fn scan_in_steps(
             expect += 1;
             Ok(true)
         })?;
-        step.write_to(x, bar)?;
-        if x.next < until || x.next >= n {
-            return Ok(());
-        }
-    }
-}
-
-/// One step's rows, copied out of the store's row buffers.
-#[derive(Default)]
-struct StepRows {
-    bytes: Vec<u8>,
-    rows: Vec<StepRow>,
-}
-
-/// A copied row: its index, and its columns as ranges of
-/// [`StepRows::bytes`].
-struct StepRow {
-    index: u64,
-    envelope: Range<usize>,
-    salt: Option<Range<usize>>,
-    body: Option<Range<usize>>,
-}
-
-impl StepRows {
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.rows.clear();
-    }
-
-    fn put(&mut self, b: &[u8]) -> Range<usize> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(b);
-        start..self.bytes.len()
-    }
-
-    fn push(&mut self, e: &EntryRef<'_>) {
-        let row = StepRow {
-            index: e.index,
-            envelope: self.put(e.envelope),
-            salt: e.salt.map(|b| self.put(b)),
-            body: e.body.map(|b| self.put(b)),
-        };
-        self.rows.push(row);
-    }
-
-    /// Hands each row to `x`, in order.
-    fn write_to(&self, x: &mut Exporter<'_>, bar: &ProgressBar) -> Result<(), CmdError> {
-        let at = |r: &Range<usize>| &self.bytes[r.clone()];
-        for r in &self.rows {
-            x.entry(
-                r.index,
-                at(&r.envelope),
-                r.salt.as_ref().map(at),
-                r.body.as_ref().map(at),
-            );
+        for e in step.iter() {
+            x.entry(e.index, e.envelope, e.salt, e.body);
             x.flush_line()?;
             if x.filled == W {
                 x.flush_bundle()?;
                 bar.set_position(x.next);
             }
         }
-        Ok(())
+        if x.next < until || x.next >= n {
+            return Ok(());
+        }
     }
 }
 
