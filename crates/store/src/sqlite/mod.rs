@@ -107,14 +107,14 @@ pub struct SqliteStore {
 /// SQLite starts the WAL over only when a write transaction begins after
 /// a checkpoint has copied every frame. A writer that begins its next
 /// batch at once never sees that, so the WAL would grow for as long as
-/// the writer keeps busy; past [`WAL_LIMIT_FRAMES`] the writer waits for
+/// the writer keeps busy; past [`WAL_LIMIT_BYTES`] the writer waits for
 /// the checkpoint of its last commit before it begins the next.
 #[derive(Debug)]
 struct Checkpointer {
     wake: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     progress: Arc<(Mutex<CheckpointProgress>, Condvar)>,
-    /// [`WAL_LIMIT_FRAMES`], but for tests.
+    /// [`WAL_LIMIT_BYTES`] in pages (WAL frames), but for tests.
     wal_limit: i64,
 }
 
@@ -148,8 +148,25 @@ enum CheckpointState {
     Busy,
 }
 
-/// WAL size (in pages) past which the writer lets the checkpoint catch up.
-const WAL_LIMIT_FRAMES: i64 = 16_384;
+/// WAL size past which the writer lets the checkpoint catch up, as
+/// [`Checkpointer::wal_limit`] counts it in pages of the database's size.
+const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+
+/// The page size of a database this backend creates. SQLite fixes it when
+/// the first table is made, and a WAL database keeps it for good, so
+/// databases created before (at SQLite's 4 KiB) keep theirs; nothing
+/// depends on which it is.
+///
+/// 16 KiB: a 1,000-entry batch fills whole pages, and four times fewer of
+/// them means four times fewer WAL frames to checksum and write (two
+/// `pwrite`s each), fewer b-tree splits and fewer pages for the checkpoint
+/// to copy. Measured (BENCHMARKS.md, issue 3 and 4): 1M CLI appends
+/// 3.05-3.35 s → 2.66-3.07 s, 1,000-entry HTTP batches 8-14% more entries
+/// a second; 32 and 64 KiB were slower again. Single-entry commits write
+/// whole pages too, about 2.7 times the WAL bytes of 4 KiB pages; that
+/// cost them 17% until the inserts stopped opening statement journals
+/// (see [`insert_sql`]), after which they are as fast as at 4 KiB.
+const PAGE_SIZE: u32 = 16_384;
 
 /// The shortest time between two checkpoints. A checkpoint copies every
 /// page the commits since the last one changed and syncs the database
@@ -158,7 +175,7 @@ const WAL_LIMIT_FRAMES: i64 = 16_384;
 /// checkpointing after each of hundreds of commits a second copied and
 /// synced those pages hundreds of times (17% of the server's CPU under
 /// single-entry appends, BENCHMARKS.md, issue 4). Waiting a little lets
-/// one copy serve them all; the WAL stays bounded by [`WAL_LIMIT_FRAMES`].
+/// one copy serve them all; the WAL stays bounded by [`WAL_LIMIT_BYTES`].
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Bytes of entries committed since the last checkpoint from which the
@@ -167,7 +184,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 /// checkpoint held back behind several of them copied megabytes at once
 /// while the writer wrote, doubling the p99 latency of 1,000-entry
 /// requests. It also keeps the WAL's growth between two checkpoints small
-/// next to [`WAL_LIMIT_FRAMES`].
+/// next to [`WAL_LIMIT_BYTES`].
 const CHECKPOINT_NOW_BYTES: usize = 512 * 1024;
 
 /// The longest a writer waits for that.
@@ -178,6 +195,9 @@ impl Checkpointer {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
         conn.execute_batch("PRAGMA synchronous = FULL;")
+            .map_err(map_err)?;
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
             .map_err(map_err)?;
         let progress = Arc::new((Mutex::new(CheckpointProgress::default()), Condvar::new()));
         let shared = Arc::clone(&progress);
@@ -248,7 +268,7 @@ impl Checkpointer {
             wake: Some(wake),
             thread: Some(thread),
             progress,
-            wal_limit: WAL_LIMIT_FRAMES,
+            wal_limit: WAL_LIMIT_BYTES / page_size.max(512),
         })
     }
 
@@ -341,6 +361,9 @@ impl SqliteStore {
     fn setup(conn: Connection) -> Result<Self> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Takes effect only on a new, empty database (see PAGE_SIZE).
+        conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))
+            .map_err(map_err)?;
         // journal_mode answers with a row, so it is read, not executed.
         let _mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -973,9 +996,19 @@ fn latest_checkpoint(conn: &Connection, log: LogId) -> Result<Option<StoredCheck
 /// Rows per multi-row INSERT: one statement step for many rows.
 const INSERT_ROWS: usize = 32;
 
+/// `OR FAIL`, not SQLite's default `OR ABORT`: a statement that writes
+/// several rows and may abort half-way opens a statement journal, a copy
+/// of every page it changes, so that an abort can undo its own rows. Here
+/// nothing needs that: any refused insert refuses the whole transaction
+/// ([`SqliteAppend::refused`]), which rolls back. The journal cost a page
+/// copy per statement and, since SQLite allocates it with `malloc` and
+/// frees it at each statement's end, the C heap shrinking and growing
+/// again, a page fault per page (a fifth of the writer's time under
+/// single-entry appends at 16 KiB pages). The error code a conflict gives
+/// is the same.
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO entries (pos, leaf_hash, envelope, salt, body, request_id) VALUES ",
+        "INSERT OR FAIL INTO entries (pos, leaf_hash, envelope, salt, body, request_id) VALUES ",
     );
     for r in 0..rows {
         if r > 0 {
@@ -1209,13 +1242,19 @@ impl AppendTxn for SqliteAppend<'_> {
                 .map_err(map_err)?;
             for chunk in &mut chunks {
                 bind_entries(&mut stmt, self.log, chunk)?;
-                stmt.raw_execute().map_err(map_err)?;
+                if let Err(e) = stmt.raw_execute() {
+                    self.refused = true;
+                    return Err(map_err(e));
+                }
             }
         }
         let mut stmt = self.tx.prepare_cached(&insert_sql(1)).map_err(map_err)?;
         for e in chunks.remainder() {
             bind_entries(&mut stmt, self.log, std::slice::from_ref(e))?;
-            stmt.raw_execute().map_err(map_err)?;
+            if let Err(e) = stmt.raw_execute() {
+                self.refused = true;
+                return Err(map_err(e));
+            }
         }
         Ok(())
     }
@@ -1353,9 +1392,49 @@ mod tests {
     /// a transaction begins after every frame was checkpointed.)
     #[test]
     fn the_wal_stays_bounded_under_a_busy_writer() {
-        // 6,000 rows of 4 KB: ~6,000 pages in all, ~100 per batch.
-        let largest = busy_writer(256);
+        // 6,000 rows of 4 KB: 24 MB in all, ~400 KB per batch; a limit
+        // of 1 MiB of pages.
+        let largest = busy_writer(1024 * 1024 / i64::from(PAGE_SIZE));
         assert!(largest < 6_000_000, "WAL grew to {largest} bytes");
+    }
+
+    /// The entries INSERT runs `OR FAIL`, without a statement journal, so
+    /// the rows of a multi-row statement before a refused one stay in the
+    /// transaction: the transaction itself must then refuse to commit.
+    #[test]
+    fn a_refused_row_mid_statement_refuses_the_commit() {
+        let mut s = SqliteStore::open_in_memory().unwrap();
+        s.migrate_up().unwrap();
+        let log = s.create_log("t", "l", "test.example/t/l", "x").unwrap();
+        let body = b"{}".to_vec();
+        let leaf = Hash::default();
+        let rows = |indices: &[u64]| -> Vec<NewEntry<'_>> {
+            indices
+                .iter()
+                .map(|&index| NewEntry {
+                    index,
+                    envelope: &body,
+                    leaf_hash: &leaf,
+                    salt: &[],
+                    body: &body,
+                    request_id: None,
+                })
+                .collect()
+        };
+        let mut tx = s.begin_append(log.id).unwrap();
+        tx.insert_entries(&rows(&[0, 1])).unwrap();
+        tx.commit().unwrap();
+
+        // One statement of INSERT_ROWS rows, the 21st already stored.
+        let mut indices: Vec<u64> = (2..22).collect();
+        indices.push(1);
+        indices.extend(22..22 + (INSERT_ROWS as u64 - 21));
+        assert_eq!(indices.len(), INSERT_ROWS);
+        let mut tx = s.begin_append(log.id).unwrap();
+        assert!(tx.insert_entries(&rows(&indices)).is_err());
+        let committed = tx.commit();
+        assert!(committed.is_err(), "committed: {committed:?}");
+        assert_eq!(s.entry_count(log.id).unwrap(), 2);
     }
 
     /// The checkpoint thread is woken only by the first commit after a

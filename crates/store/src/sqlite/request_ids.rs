@@ -34,11 +34,14 @@ const TAILS_KEPT: usize = 256;
 /// Rows per INSERT when a run is written: one statement step for many.
 const RUN_INSERT_ROWS: usize = 64;
 
+/// `OR FAIL` for the reason `entries`' INSERT has it (`insert_sql` in the
+/// parent module): no statement journal. A refused run fails the commit,
+/// which rolls the whole transaction back.
 fn run_insert_sql(rows: usize, replace: bool) -> String {
     let mut sql = String::from(if replace {
         "INSERT OR REPLACE INTO request_ids (log_id, request_id, idx) VALUES "
     } else {
-        "INSERT INTO request_ids (log_id, request_id, idx) VALUES "
+        "INSERT OR FAIL INTO request_ids (log_id, request_id, idx) VALUES "
     });
     for r in 0..rows {
         if r > 0 {
