@@ -157,16 +157,24 @@ const WAL_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// databases created before (at SQLite's 4 KiB) keep theirs; nothing
 /// depends on which it is.
 ///
-/// 16 KiB: a 1,000-entry batch fills whole pages, and four times fewer of
-/// them means four times fewer WAL frames to checksum and write (two
-/// `pwrite`s each), fewer b-tree splits and fewer pages for the checkpoint
-/// to copy. Measured (BENCHMARKS.md, issue 3 and 4): 1M CLI appends
-/// 3.05-3.35 s → 2.66-3.07 s, 1,000-entry HTTP batches 8-14% more entries
-/// a second; 32 and 64 KiB were slower again. Single-entry commits write
-/// whole pages too, about 2.7 times the WAL bytes of 4 KiB pages; that
-/// cost them 17% until the inserts stopped opening statement journals
-/// (see [`insert_sql`]), after which they are as fast as at 4 KiB.
-const PAGE_SIZE: u32 = 16_384;
+/// Larger pages mean fewer WAL frames for a batch to checksum and write
+/// (two `pwrite`s each), fewer b-tree splits and fewer pages for the
+/// checkpoint to copy; but every commit writes whole pages, and a commit
+/// of a few single entries touches about seven (the entries' last leaf,
+/// the checkpoint row and its index, a tile, the header page), so small
+/// commits write more and wait longer on `fsync`. Measured on 1M CLI
+/// appends and on the HTTP benchmark (BENCHMARKS.md, issues 3 and 4, with
+/// the inserts below run without statement journals):
+///
+/// | page | 1M append | single entries/s | 1,000-entry batches/s |
+/// |---|---|---|---|
+/// | 4 KiB | 3.09-3.23 s | 34,172 | 236,077 |
+/// | 8 KiB | 2.68-2.84 s | 34,519 | 264,064 |
+/// | 16 KiB | 2.41-2.68 s | 30,041-30,083 | 253,332-263,921 |
+///
+/// 32 and 64 KiB appended more slowly again. 8 KiB takes most of the gain
+/// and costs single entries nothing.
+const PAGE_SIZE: u32 = 8_192;
 
 /// The shortest time between two checkpoints. A checkpoint copies every
 /// page the commits since the last one changed and syncs the database
@@ -1003,9 +1011,9 @@ const INSERT_ROWS: usize = 32;
 /// ([`SqliteAppend::refused`]), which rolls back. The journal cost a page
 /// copy per statement and, since SQLite allocates it with `malloc` and
 /// frees it at each statement's end, the C heap shrinking and growing
-/// again, a page fault per page (a fifth of the writer's time under
-/// single-entry appends at 16 KiB pages). The error code a conflict gives
-/// is the same.
+/// again, a page fault per page: under single-entry appends at 16 KiB
+/// pages, `perf` put a fifth of the writer's time there. The error code a
+/// conflict gives is the same.
 fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT OR FAIL INTO entries (pos, leaf_hash, envelope, salt, body, request_id) VALUES ",
