@@ -1027,6 +1027,26 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
+/// Inserts `entries`, [`INSERT_ROWS`] to a statement.
+fn insert_rows(tx: &Connection, log: LogId, entries: &[NewEntry<'_>]) -> Result<()> {
+    let mut chunks = entries.chunks_exact(INSERT_ROWS);
+    if chunks.len() > 0 {
+        let mut stmt = tx
+            .prepare_cached(&insert_sql(INSERT_ROWS))
+            .map_err(map_err)?;
+        for chunk in &mut chunks {
+            bind_entries(&mut stmt, log, chunk)?;
+            stmt.raw_execute().map_err(map_err)?;
+        }
+    }
+    let mut stmt = tx.prepare_cached(&insert_sql(1)).map_err(map_err)?;
+    for e in chunks.remainder() {
+        bind_entries(&mut stmt, log, std::slice::from_ref(e))?;
+        stmt.raw_execute().map_err(map_err)?;
+    }
+    Ok(())
+}
+
 fn bind_entries(
     stmt: &mut rusqlite::Statement<'_>,
     log: LogId,
@@ -1242,29 +1262,11 @@ impl AppendTxn for SqliteAppend<'_> {
             .iter()
             .map(|e| e.envelope.len() + e.body.len() + e.salt.len() + 64)
             .sum::<usize>();
-        let mut chunks = entries.chunks_exact(INSERT_ROWS);
-        if chunks.len() > 0 {
-            let mut stmt = self
-                .tx
-                .prepare_cached(&insert_sql(INSERT_ROWS))
-                .map_err(map_err)?;
-            for chunk in &mut chunks {
-                bind_entries(&mut stmt, self.log, chunk)?;
-                if let Err(e) = stmt.raw_execute() {
-                    self.refused = true;
-                    return Err(map_err(e));
-                }
-            }
-        }
-        let mut stmt = self.tx.prepare_cached(&insert_sql(1)).map_err(map_err)?;
-        for e in chunks.remainder() {
-            bind_entries(&mut stmt, self.log, std::slice::from_ref(e))?;
-            if let Err(e) = stmt.raw_execute() {
-                self.refused = true;
-                return Err(map_err(e));
-            }
-        }
-        Ok(())
+        let inserted = insert_rows(&self.tx, self.log, entries);
+        // The rows of a statement before a refused one stay in the
+        // transaction (see `insert_sql`): it must not commit.
+        self.refused |= inserted.is_err();
+        inserted
     }
 
     fn put_tiles(&mut self, tiles: &[NewTile<'_>]) -> Result<()> {
@@ -1357,6 +1359,26 @@ impl SqliteStore {
 mod tests {
     use super::*;
 
+    /// Rows at `indices` whose envelope and body are both `body`, without
+    /// a salt or a request id.
+    fn plain_rows<'a>(
+        indices: impl IntoIterator<Item = u64>,
+        body: &'a [u8],
+        leaf: &'a Hash,
+    ) -> Vec<NewEntry<'a>> {
+        indices
+            .into_iter()
+            .map(|index| NewEntry {
+                index,
+                envelope: body,
+                leaf_hash: leaf,
+                salt: &[],
+                body,
+                request_id: None,
+            })
+            .collect()
+    }
+
     /// Commits 60 batches back to back with the WAL limit at `limit`
     /// frames; returns the WAL's largest size. A second connection then
     /// reads every committed row.
@@ -1371,17 +1393,8 @@ mod tests {
         let mut largest = 0;
         for b in 0..60u64 {
             let mut tx = s.begin_append(log.id).unwrap();
-            let rows: Vec<NewEntry<'_>> = (b * 100..(b + 1) * 100)
-                .map(|index| NewEntry {
-                    index,
-                    envelope: &body,
-                    leaf_hash: &leaf,
-                    salt: &[],
-                    body: &body,
-                    request_id: None,
-                })
-                .collect();
-            tx.insert_entries(&rows).unwrap();
+            tx.insert_entries(&plain_rows(b * 100..(b + 1) * 100, &body, &leaf))
+                .unwrap();
             tx.commit().unwrap();
             s.checkpointer.as_mut().unwrap().wal_limit = limit;
             largest = largest.max(
@@ -1416,21 +1429,9 @@ mod tests {
         let log = s.create_log("t", "l", "test.example/t/l", "x").unwrap();
         let body = b"{}".to_vec();
         let leaf = Hash::default();
-        let rows = |indices: &[u64]| -> Vec<NewEntry<'_>> {
-            indices
-                .iter()
-                .map(|&index| NewEntry {
-                    index,
-                    envelope: &body,
-                    leaf_hash: &leaf,
-                    salt: &[],
-                    body: &body,
-                    request_id: None,
-                })
-                .collect()
-        };
         let mut tx = s.begin_append(log.id).unwrap();
-        tx.insert_entries(&rows(&[0, 1])).unwrap();
+        tx.insert_entries(&plain_rows([0, 1], &body, &leaf))
+            .unwrap();
         tx.commit().unwrap();
 
         // One statement of INSERT_ROWS rows, the 21st already stored.
@@ -1439,7 +1440,10 @@ mod tests {
         indices.extend(22..22 + (INSERT_ROWS as u64 - 21));
         assert_eq!(indices.len(), INSERT_ROWS);
         let mut tx = s.begin_append(log.id).unwrap();
-        assert!(tx.insert_entries(&rows(&indices)).is_err());
+        assert!(
+            tx.insert_entries(&plain_rows(indices, &body, &leaf))
+                .is_err()
+        );
         let committed = tx.commit();
         assert!(committed.is_err(), "committed: {committed:?}");
         assert_eq!(s.entry_count(log.id).unwrap(), 2);
